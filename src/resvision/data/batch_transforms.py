@@ -1,0 +1,353 @@
+"""Batched augmentations: whole ``N x C x H x W`` batches on the training device at once.
+
+A batch transform is any callable ``(images, generator) -> images``: ``images`` a 4-D tensor
+(``uint8`` or floating), ``generator`` a ``torch.Generator`` on the same device (or None for the
+global one). The fast loader seeds that generator from ``(seed, epoch, batch index)``, so a batch's
+augmentation is reproducible, for exact mid-epoch resume.
+
+Each class draws its random numbers in one vectorised call per batch (no per-sample Python), and
+samples the same distribution as its per-sample namesake in :mod:`resvision.data.transforms`.
+:func:`plan_batched` turns a per-sample pipeline (``Compose`` of known transforms) into a
+:class:`BatchCompose`, or says why it cannot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import torch
+
+
+class BatchTransform(Protocol):
+    """The protocol of a batched transform."""
+
+    def __call__(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor: ...
+
+
+class NotBatchableError(ValueError):
+    """A per-sample pipeline has no batched equivalent; the message says which step and why."""
+
+
+def describe(transform: object) -> str:
+    """A short name for a transform in messages (a function's name, else its repr)."""
+    name = getattr(transform, "__qualname__", None) or getattr(transform, "__name__", None)
+    if name is not None and not isinstance(transform, type):
+        return name.rsplit(".", 1)[-1] if "<lambda>" in name else name
+    return repr(transform)
+
+
+def _check_batch(images: torch.Tensor, what: str) -> None:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ValueError(
+            f"{what} expects an N x C x H x W tensor, got "
+            f"{type(images).__name__} with shape {tuple(getattr(images, 'shape', ()))}"
+        )
+
+
+class BatchToFloat:
+    """Cast to ``float32`` and multiply by ``scale`` (``1/255`` mirrors ``ToTensor``)."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = float(scale)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        out = images.float()
+        return out.mul_(self.scale) if self.scale != 1.0 else out
+
+    def __repr__(self) -> str:
+        return f"BatchToFloat(scale={self.scale:g})"
+
+
+class BatchNormalize:
+    """``(x - mean) / std`` per channel, in ``float32``; ``to_rgb`` reverses the channels first."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], to_rgb: bool = False) -> None:
+        self.mean = [float(m) for m in mean]
+        self.std = [float(s) for s in std]
+        if any(s == 0 for s in self.std):
+            raise ValueError(f"std must be non-zero, got {list(std)}")
+        self.to_rgb = to_rgb
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        _check_batch(images, "BatchNormalize")
+        x = images.float()
+        if self.to_rgb:
+            x = x.flip(1)
+        c = x.shape[1]
+        mean = (
+            torch.tensor(self.mean, device=x.device).expand(c)
+            if len(self.mean) == 1
+            else (torch.tensor(self.mean[:c], device=x.device))
+        )
+        std = (
+            torch.tensor(self.std, device=x.device).expand(c)
+            if len(self.std) == 1
+            else (torch.tensor(self.std[:c], device=x.device))
+        )
+        return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+
+    def __repr__(self) -> str:
+        return f"BatchNormalize(mean={self.mean}, std={self.std}, to_rgb={self.to_rgb})"
+
+
+class BatchRandomCrop:
+    """Pad by ``padding`` (left, top, right, bottom) with a constant ``fill``, then crop ``size``
+    at a uniformly random position per image; optionally flip (fused, one gather).
+
+    The flip is fused so that the usual CIFAR recipe (pad 4, crop 32, flip) reads every pixel
+    once; :class:`BatchCompose` fuses a following :class:`BatchRandomHorizontalFlip` into it.
+    """
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+        fill: float | Sequence[float] = 0,
+        flip_prob: float = 0.0,
+    ) -> None:
+        self.size = size
+        self.padding = padding
+        self.fill = fill
+        self.flip_prob = float(flip_prob)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        _check_batch(images, "BatchRandomCrop")
+        n, c, h, w = images.shape
+        left, top, right, bottom = self.padding
+        ch, cw = self.size
+        hp, wp = h + top + bottom, w + left + right
+        if ch > hp or cw > wp:
+            raise ValueError(f"crop size {self.size} is larger than the padded image ({hp}, {wp})")
+        if any(self.padding):
+            padded = images.new_empty((n, c, hp, wp))
+            padded[...] = torch.as_tensor(
+                self.fill, dtype=images.dtype, device=images.device
+            ).reshape(1, -1, 1, 1)
+            padded[:, :, top : top + h, left : left + w] = images
+        else:
+            padded = images
+        dev = images.device
+        # Same draw order as the per-sample RandomCrop: top offset, then left offset.
+        tops = torch.randint(0, hp - ch + 1, (n,), device=dev, generator=generator)
+        lefts = torch.randint(0, wp - cw + 1, (n,), device=dev, generator=generator)
+        cols = torch.arange(cw, device=dev).expand(n, cw)
+        if self.flip_prob > 0:
+            flip = torch.rand(n, device=dev, generator=generator) < self.flip_prob
+            cols = torch.where(flip[:, None], cw - 1 - cols, cols)
+        rows = tops[:, None] + torch.arange(ch, device=dev)
+        cols = lefts[:, None] + cols
+        index = (rows[:, :, None] * wp + cols[:, None, :]).reshape(n, 1, ch * cw).expand(n, c, -1)
+        out = torch.gather(padded.reshape(n, c, hp * wp), 2, index)
+        return out.reshape(n, c, ch, cw)
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchRandomCrop(size={self.size}, padding={self.padding}, fill={self.fill}, "
+            f"flip_prob={self.flip_prob})"
+        )
+
+
+class BatchCenterCrop:
+    """Crop the central ``size = (h, w)`` region (deterministic)."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = size
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        _check_batch(images, "BatchCenterCrop")
+        h, w = images.shape[-2:]
+        ch, cw = self.size
+        if ch > h or cw > w:
+            raise ValueError(f"center crop {self.size} is larger than the images ({h}, {w})")
+        top, left = round((h - ch) / 2.0), round((w - cw) / 2.0)
+        return images[:, :, top : top + ch, left : left + cw]
+
+    def __repr__(self) -> str:
+        return f"BatchCenterCrop(size={self.size})"
+
+
+class BatchRandomHorizontalFlip:
+    """Flip each image left-right with probability ``prob``."""
+
+    def __init__(self, prob: float = 0.5) -> None:
+        self.prob = float(prob)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        _check_batch(images, "BatchRandomHorizontalFlip")
+        flip = torch.rand(images.shape[0], device=images.device, generator=generator) < self.prob
+        return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+    def __repr__(self) -> str:
+        return f"BatchRandomHorizontalFlip(prob={self.prob})"
+
+
+class BatchRandomErasing:
+    """Random erasing (cutout of a random rectangle), vectorised.
+
+    With probability ``prob`` per image, up to 10 candidate rectangles are drawn (area a uniform
+    fraction in ``scale`` of the image, log-uniform aspect ratio in ``ratio``) and the first that
+    fits is set to ``value``, as the per-sample ``RandomErasing`` does.
+    """
+
+    def __init__(
+        self,
+        prob: float = 0.5,
+        scale: Sequence[float] = (0.02, 0.33),
+        ratio: Sequence[float] = (0.3, 3.3),
+        value: float | Sequence[float] = 0,
+        tries: int = 10,
+    ) -> None:
+        self.prob = float(prob)
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.ratio = (float(ratio[0]), float(ratio[1]))
+        self.value = value
+        self.tries = tries
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        _check_batch(images, "BatchRandomErasing")
+        n, _, h, w = images.shape
+        dev = images.device
+        apply = torch.rand(n, device=dev, generator=generator) < self.prob
+        area = (
+            h
+            * w
+            * torch.empty(n, self.tries, device=dev).uniform_(
+                self.scale[0], self.scale[1], generator=generator
+            )
+        )
+        log_r = torch.empty(n, self.tries, device=dev).uniform_(
+            math.log(self.ratio[0]), math.log(self.ratio[1]), generator=generator
+        )
+        aspect = torch.exp(log_r)
+        eh = torch.round(torch.sqrt(area * aspect)).long()
+        ew = torch.round(torch.sqrt(area / aspect)).long()
+        fits = (eh < h) & (ew < w) & (eh > 0) & (ew > 0)
+        first = torch.argmax(fits.int(), dim=1)  # first fitting try (0 when none fits)
+        ok = fits.any(dim=1) & apply
+        eh = eh.gather(1, first[:, None])[:, 0]
+        ew = ew.gather(1, first[:, None])[:, 0]
+        u = torch.rand(n, 2, device=dev, generator=generator)
+        top = (u[:, 0] * (h - eh + 1).clamp(min=1)).floor().long()
+        left = (u[:, 1] * (w - ew + 1).clamp(min=1)).floor().long()
+        rows = torch.arange(h, device=dev)[None, :]
+        cols = torch.arange(w, device=dev)[None, :]
+        in_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])
+        in_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])
+        mask = (in_rows[:, :, None] & in_cols[:, None, :] & ok[:, None, None])[:, None]
+        value = torch.as_tensor(self.value, dtype=images.dtype, device=dev).reshape(1, -1, 1, 1)
+        return torch.where(mask, value, images)
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchRandomErasing(prob={self.prob}, scale={self.scale}, ratio={self.ratio}, "
+            f"value={self.value})"
+        )
+
+
+class BatchCompose:
+    """Apply batch transforms in order; fuses ``BatchRandomCrop`` + ``BatchRandomHorizontalFlip``.
+
+    Examples:
+        >>> import torch
+        >>> pipe = BatchCompose([BatchRandomCrop((4, 4), (1, 1, 1, 1)),
+        ...                      BatchRandomHorizontalFlip(), BatchToFloat(1 / 255)])
+        >>> x = torch.randint(0, 256, (8, 3, 4, 4), dtype=torch.uint8)
+        >>> y = pipe(x, torch.Generator().manual_seed(0))
+        >>> y.shape, y.dtype
+        (torch.Size([8, 3, 4, 4]), torch.float32)
+    """
+
+    def __init__(self, transforms: Sequence[Callable]) -> None:
+        fused: list[Callable] = []
+        for t in transforms:
+            prev = fused[-1] if fused else None
+            if (
+                isinstance(t, BatchRandomHorizontalFlip)
+                and isinstance(prev, BatchRandomCrop)
+                and prev.flip_prob == 0
+            ):
+                fused[-1] = BatchRandomCrop(prev.size, prev.padding, prev.fill, t.prob)
+            else:
+                fused.append(t)
+        self.transforms = fused
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        for t in self.transforms:
+            images = t(images, generator)
+        return images
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(t) for t in self.transforms)
+        return f"BatchCompose([{inner}])"
+
+
+class BatchPlanState:
+    """What a per-sample pipeline has done so far, while it is translated step by step.
+
+    Attributes:
+        kind: what the per-sample image is at this step: ``'pil'``, ``'array'`` or ``'tensor'``.
+        layout: ``'HWC'`` (PIL images and arrays from the datasets) or ``'CHW'``.
+        is_float: whether the per-sample values are floating point already.
+        shape: ``(C, H, W)`` of the images at this step.
+    """
+
+    def __init__(self, kind: str, shape: tuple[int, int, int]) -> None:
+        self.kind = kind
+        self.layout = "HWC"
+        self.is_float = False
+        self.shape = shape
+
+
+def plan_batched(
+    transform: Callable | None, shape: tuple[int, int, int], backend: str
+) -> BatchCompose:
+    """Translate a per-sample pipeline into its batched equivalent.
+
+    The batched pipeline takes the ``uint8`` ``N x C x H x W`` cache and returns ``float32``
+    batches equal (bit for bit for deterministic steps, in distribution for random ones) to
+    stacking the per-sample items, which the dataset casts to ``float32``.
+
+    Args:
+        transform: the dataset's transform: None, a ``Compose`` or a single transform. Each step
+            must have a ``batched(state)`` method (the resvision transforms do).
+        shape: ``(C, H, W)`` of the cached images.
+        backend: the dataset's image backend, ``'pil'`` or ``'cv2'``.
+
+    Returns:
+        The batched pipeline.
+
+    Raises:
+        NotBatchableError: a step has no batched equivalent, or the pipeline does not end in
+            ``C x H x W`` layout (the layout the loaders yield).
+
+    Examples:
+        >>> from resvision.transforms import Compose, Normalize, RandomCrop, ToTensor
+        >>> pipe = Compose([RandomCrop(32, padding=4), ToTensor(), Normalize(0.5, 0.5)])
+        >>> plan_batched(pipe, (3, 32, 32), "pil")
+        BatchCompose([BatchRandomCrop(size=(32, 32), padding=(4, 4, 4, 4), fill=0, flip_prob=0.0), BatchToFloat(scale=0.00392157), BatchNormalize(mean=[0.5], std=[0.5], to_rgb=False)])
+    """
+    state = BatchPlanState("pil" if backend == "pil" else "array", shape)
+    steps = [] if transform is None else [transform]
+    out: list[Callable] = []
+    for step in steps:
+        batched = getattr(step, "batched", None)
+        if batched is None:
+            raise NotBatchableError(
+                f"transform {describe(step)} has no batched equivalent (no batched() method)"
+            )
+        op = batched(state)
+        if isinstance(op, BatchCompose):
+            out.extend(op.transforms)
+        elif op is not None:
+            out.append(op)
+    if state.layout != "CHW":
+        raise NotBatchableError(
+            "the transform does not produce C x H x W images (add Transpose() or ToTensor())"
+        )
+    if not state.is_float:
+        out.append(BatchToFloat(1.0))
+    return BatchCompose(out)

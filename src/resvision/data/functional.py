@@ -1,0 +1,327 @@
+"""Image operations on the three image kinds the transforms accept.
+
+- ``PIL.Image``: processed with PIL, returned as PIL.
+- ``numpy.ndarray``: ``H x W x C`` or ``H x W`` (Paddle's ``cv2`` backend layout), returned as an
+  array of the same dtype.
+- ``torch.Tensor``: ``C x H x W`` or ``H x W``, returned as a tensor of the same dtype.
+
+Colour bounds: integer images are taken to span 0..255, floating images 0..1 (the torchvision
+convention) when an operation must clamp.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageEnhance
+
+Img = Any  # PIL.Image.Image | np.ndarray | torch.Tensor
+
+INTERPOLATIONS = {
+    "nearest": (Image.NEAREST, "nearest"),
+    "bilinear": (Image.BILINEAR, "bilinear"),
+    "bicubic": (Image.BICUBIC, "bicubic"),
+    "box": (Image.BOX, None),
+    "lanczos": (Image.LANCZOS, None),
+    "hamming": (Image.HAMMING, None),
+}
+
+
+def is_pil(img: Img) -> bool:
+    return isinstance(img, Image.Image)
+
+
+def check_image(img: Img, what: str) -> None:
+    """Raise a TypeError naming ``what`` when ``img`` is not one of the three accepted kinds."""
+    if is_pil(img):
+        return
+    if isinstance(img, np.ndarray | torch.Tensor):
+        if img.ndim in (2, 3):
+            return
+        raise ValueError(
+            f"{what} expects a 2-D or 3-D image (HWC array or CHW tensor), got shape "
+            f"{tuple(img.shape)}"
+        )
+    raise TypeError(
+        f"{what} expects a PIL image, an HWC numpy array or a CHW tensor, got {type(img).__name__}"
+    )
+
+
+def get_size(img: Img) -> tuple[int, int]:
+    """Return ``(height, width)``."""
+    if is_pil(img):
+        return img.height, img.width
+    if isinstance(img, np.ndarray):
+        return int(img.shape[0]), int(img.shape[1])
+    return int(img.shape[-2]), int(img.shape[-1])
+
+
+def pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+    """Return ``(h, w)`` from an int or a pair; reject anything else with a clear error."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        out = (int(value), int(value))
+    elif (
+        isinstance(value, Sequence)
+        and len(value) == 2
+        and all(isinstance(v, int | np.integer) for v in value)
+    ):
+        out = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f"{name} must be an int or a pair (h, w) of ints, got {value!r}")
+    if min(out) <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return out
+
+
+def padding4(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
+    """Return ``(left, top, right, bottom)`` from Paddle's 1-, 2- or 4-value padding."""
+    if isinstance(padding, int) and not isinstance(padding, bool):
+        values = [padding] * 4
+    elif isinstance(padding, Sequence) and len(padding) == 2:
+        values = [padding[0], padding[1], padding[0], padding[1]]
+    elif isinstance(padding, Sequence) and len(padding) == 4:
+        values = list(padding)
+    else:
+        raise ValueError(
+            f"padding must be an int, (left/right, top/bottom) or (left, top, right, bottom), "
+            f"got {padding!r}"
+        )
+    if any(not isinstance(v, int) or v < 0 for v in values):
+        raise ValueError(f"padding values must be non-negative ints, got {padding!r}")
+    return values[0], values[1], values[2], values[3]
+
+
+def to_chw_tensor(img: Img) -> torch.Tensor:
+    """PIL / HWC array -> CHW tensor (dtype kept; a 2-D input gets one channel)."""
+    if is_pil(img):
+        img = np.asarray(img)
+    if isinstance(img, np.ndarray):
+        arr = np.ascontiguousarray(img)
+        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+        return t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
+    return img.unsqueeze(0) if img.ndim == 2 else img
+
+
+def from_chw_tensor(t: torch.Tensor, like: Img) -> Img:
+    """Inverse of :func:`to_chw_tensor`: give ``t`` the kind, layout and dtype of ``like``."""
+    if is_pil(like):
+        arr = t.permute(1, 2, 0).numpy()
+        return Image.fromarray(arr[..., 0] if like.mode in ("L", "1", "I", "F") else arr, like.mode)
+    if isinstance(like, np.ndarray):
+        arr = t.permute(1, 2, 0).numpy()
+        return np.ascontiguousarray(arr[..., 0] if like.ndim == 2 else arr).astype(like.dtype)
+    return t[0] if like.ndim == 2 else t
+
+
+def crop(img: Img, top: int, left: int, height: int, width: int) -> Img:
+    if is_pil(img):
+        return img.crop((left, top, left + width, top + height))
+    if isinstance(img, np.ndarray):
+        return img[top : top + height, left : left + width].copy()
+    return img[..., top : top + height, left : left + width]
+
+
+def hflip(img: Img) -> Img:
+    if is_pil(img):
+        return img.transpose(Image.FLIP_LEFT_RIGHT)
+    if isinstance(img, np.ndarray):
+        return img[:, ::-1].copy()
+    return img.flip(-1)
+
+
+def pad(
+    img: Img,
+    padding: tuple[int, int, int, int],
+    fill: float | Sequence[float] = 0,
+    mode: str = "constant",
+) -> Img:
+    """Pad by ``(left, top, right, bottom)`` with ``mode`` constant/edge/reflect/symmetric."""
+    if mode not in ("constant", "edge", "reflect", "symmetric"):
+        raise ValueError(f"padding_mode must be constant, edge, reflect or symmetric, got {mode!r}")
+    left, top, right, bottom = padding
+    if is_pil(img):
+        arr = np.asarray(img)
+        return Image.fromarray(pad(arr, padding, fill, mode), img.mode)
+    if isinstance(img, np.ndarray):
+        widths = [(top, bottom), (left, right)] + [(0, 0)] * (img.ndim - 2)
+        if mode != "constant":
+            return np.pad(img, widths, mode=mode)
+        out = np.empty(
+            (img.shape[0] + top + bottom, img.shape[1] + left + right, *img.shape[2:]), img.dtype
+        )
+        out[...] = np.asarray(fill, dtype=img.dtype) if img.ndim == 3 else np.asarray(fill).flat[0]
+        out[top : top + img.shape[0], left : left + img.shape[1]] = img
+        return out
+    t = img.unsqueeze(0) if img.ndim == 2 else img
+    if mode == "constant":
+        out = t.new_empty((t.shape[0], t.shape[1] + top + bottom, t.shape[2] + left + right))
+        out[...] = torch.as_tensor(fill, dtype=t.dtype).reshape(-1, 1, 1)
+        out[:, top : top + t.shape[1], left : left + t.shape[2]] = t
+    else:
+        torch_mode = {"edge": "replicate", "reflect": "reflect", "symmetric": None}[mode]
+        if torch_mode is None:  # torch has no symmetric mode: go through numpy
+            arr = np.pad(t.numpy(), [(0, 0), (top, bottom), (left, right)], mode="symmetric")
+            out = torch.from_numpy(arr)
+        else:
+            out = F.pad(t.unsqueeze(0).float(), (left, right, top, bottom), mode=torch_mode)
+            out = out[0].to(t.dtype)
+    return out[0] if img.ndim == 2 else out
+
+
+def resize(img: Img, size: tuple[int, int], interpolation: str = "bilinear") -> Img:
+    """Resize to exactly ``size = (h, w)``."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(
+            f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}"
+        )
+    pil_mode, torch_mode = INTERPOLATIONS[interpolation]
+    h, w = size
+    if is_pil(img):
+        return img.resize((w, h), pil_mode)
+    if (
+        isinstance(img, np.ndarray)
+        and img.dtype == np.uint8
+        and (img.ndim == 2 or img.shape[2] in (1, 3, 4))
+    ):
+        squeeze = img.ndim == 3 and img.shape[2] == 1
+        pil = Image.fromarray(img[..., 0] if squeeze else img)
+        out = np.asarray(pil.resize((w, h), pil_mode))
+        return out[..., None] if squeeze else out
+    if torch_mode is None:
+        raise ValueError(f"interpolation {interpolation!r} is only available for PIL/uint8 images")
+    t = to_chw_tensor(img)
+    x = t.unsqueeze(0).float()
+    kwargs: dict[str, Any] = {}
+    if torch_mode != "nearest":
+        kwargs = {"align_corners": False, "antialias": True}
+    out = F.interpolate(x, size=(h, w), mode=torch_mode, **kwargs)[0]
+    if not t.is_floating_point():
+        out = out.round().clamp(0, 255 if t.dtype == torch.uint8 else None)
+    return from_chw_tensor(out.to(t.dtype), img)
+
+
+def _bound(t: torch.Tensor) -> float:
+    return 1.0 if t.is_floating_point() else 255.0
+
+
+def _blend(a: torch.Tensor, b: torch.Tensor | float, ratio: float, bound: float) -> torch.Tensor:
+    return (ratio * a + (1.0 - ratio) * b).clamp(0, bound)
+
+
+def _gray(t: torch.Tensor) -> torch.Tensor:
+    if t.shape[0] == 1:
+        return t
+    r, g, b = t[0], t[1], t[2]
+    return (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(0)
+
+
+def adjust(img: Img, kind: str, factor: float) -> Img:
+    """Brightness / contrast / saturation (a factor, 1 = unchanged) or hue (a shift in [-0.5, 0.5])."""
+    if is_pil(img) and kind != "hue":
+        enhancer = {
+            "brightness": ImageEnhance.Brightness,
+            "contrast": ImageEnhance.Contrast,
+            "saturation": ImageEnhance.Color,
+        }[kind]
+        return enhancer(img).enhance(factor)
+    if is_pil(img):
+        mode = img.mode
+        if mode in ("L", "1", "I", "F"):
+            return img
+        h, s, v = img.convert("HSV").split()
+        h_arr = np.asarray(h).astype(np.int16)
+        h_arr = ((h_arr + round(factor * 255)) % 256).astype(np.uint8)
+        return Image.merge("HSV", (Image.fromarray(h_arr, "L"), s, v)).convert(mode)
+    t = to_chw_tensor(img)
+    x = t.float()
+    bound = _bound(t)
+    if kind == "brightness":
+        out = (x * factor).clamp(0, bound)
+    elif kind == "contrast":
+        out = _blend(x, _gray(x).mean().item(), factor, bound)
+    elif kind == "saturation":
+        out = x if x.shape[0] == 1 else _blend(x, _gray(x), factor, bound)
+    elif kind == "hue":
+        out = x if x.shape[0] == 1 else shift_hue(x / bound, factor) * bound
+    else:
+        raise ValueError(f"unknown adjustment {kind!r}")
+    if not t.is_floating_point():
+        out = out.round()
+    return from_chw_tensor(out.to(t.dtype), img)
+
+
+def shift_hue(x: torch.Tensor, shift: float) -> torch.Tensor:
+    """Shift the hue of RGB values in [0, 1] (``[..., 3, H, W]``) by ``shift`` turns."""
+    r, g, b = x.unbind(-3)
+    maxc, _ = x.max(-3)
+    minc, _ = x.min(-3)
+    delta = maxc - minc
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
+    hue = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
+    hue = torch.where(delta > 0, (hue / 6.0) % 1.0, torch.zeros_like(hue))
+    sat = torch.where(maxc > 0, delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc)), 0.0)
+    hue = (hue + shift) % 1.0
+    i = torch.floor(hue * 6.0)
+    f = hue * 6.0 - i
+    p, q, t_ = maxc * (1 - sat), maxc * (1 - sat * f), maxc * (1 - sat * (1 - f))
+    i = i.long() % 6
+    v = maxc
+    choices = [(v, t_, p), (q, v, p), (p, v, t_), (p, q, v), (t_, p, v), (v, p, q)]
+    out = [torch.zeros_like(v) for _ in range(3)]
+    for k, (cr, cg, cb) in enumerate(choices):
+        mask = i == k
+        out[0] = torch.where(mask, cr, out[0])
+        out[1] = torch.where(mask, cg, out[1])
+        out[2] = torch.where(mask, cb, out[2])
+    return torch.stack(out, -3)
+
+
+def erase(img: Img, top: int, left: int, height: int, width: int, value: Any) -> Img:
+    """Set a rectangle to ``value`` (a number, a per-channel sequence or an array of that shape)."""
+    if is_pil(img):
+        arr = np.array(img)
+        return Image.fromarray(erase(arr, top, left, height, width, value), img.mode)
+    if isinstance(img, np.ndarray):
+        out = img.copy()
+        out[top : top + height, left : left + width] = np.asarray(value, dtype=img.dtype)
+        return out
+    out = img.clone()
+    v = torch.as_tensor(value, dtype=img.dtype)
+    if v.ndim == 1 and img.ndim == 3:
+        v = v.reshape(-1, 1, 1)
+    out[..., top : top + height, left : left + width] = v
+    return out
+
+
+def random_crop_box(
+    height: int,
+    width: int,
+    scale: Sequence[float],
+    ratio: Sequence[float],
+) -> tuple[int, int, int, int]:
+    """Sample ``(top, left, h, w)`` for RandomResizedCrop (10 tries, then a central crop)."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * torch.empty(1).uniform_(scale[0], scale[1]).item()
+        aspect = math.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1]).item())
+        w = round(math.sqrt(target * aspect))
+        h = round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, (1,)).item())
+            left = int(torch.randint(0, width - w + 1, (1,)).item())
+            return top, left, h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, round(width / min(ratio))
+    elif in_ratio > max(ratio):
+        h, w = height, round(height * max(ratio))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w

@@ -1,0 +1,128 @@
+"""Order, sharding and seeding shared by both loaders.
+
+Everything random about an epoch is a pure function of integers: the order of an epoch of
+``(seed, epoch)``, the augmentation of a fast-path batch of ``(seed, epoch, batch index)``, the
+augmentation of a DataLoader-path sample of ``(seed, epoch, sample index)``. That is what makes
+``set_epoch`` identical on every rank and mid-epoch resume exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import struct
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def derive_seed(*values: int) -> int:
+    """Mix integers into one 63-bit seed (stable across runs, machines and Python versions).
+
+    Examples:
+        >>> derive_seed(0, 1, 2) == derive_seed(0, 1, 2) != derive_seed(0, 2, 1)
+        True
+    """
+    packed = struct.pack(f"<{len(values)}q", *(int(v) for v in values))
+    return int.from_bytes(hashlib.blake2b(packed, digest_size=8).digest(), "little") >> 1
+
+
+def epoch_indices(
+    n: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    epoch: int,
+    rank: int = 0,
+    world_size: int = 1,
+    drop_last: bool = False,
+) -> torch.Tensor:
+    """The sample indices this rank visits in ``epoch``, in order.
+
+    Shuffled with a generator seeded from ``(seed, epoch)``, then dealt out round-robin to the
+    ranks. For training (``shuffle`` or ``drop_last``) with several ranks, the order is first cut
+    to a multiple of ``world_size`` so that every rank runs the same number of steps (a different
+    few samples are left out each epoch). For evaluation (neither), nothing is cut or padded: the
+    shards cover every sample exactly once, and the first ``n % world_size`` ranks get one more.
+
+    Examples:
+        >>> epoch_indices(5, shuffle=False, seed=0, epoch=0, rank=1, world_size=2).tolist()
+        [1, 3]
+    """
+    if shuffle:
+        g = torch.Generator().manual_seed(derive_seed(seed, epoch))
+        order = torch.randperm(n, generator=g)
+    else:
+        order = torch.arange(n)
+    if world_size > 1:
+        if shuffle or drop_last:
+            order = order[: n - n % world_size]
+        order = order[rank::world_size]
+    return order
+
+
+def num_batches(num_samples: int, batch_size: int, drop_last: bool) -> int:
+    return num_samples // batch_size if drop_last else math.ceil(num_samples / batch_size)
+
+
+@contextmanager
+def seeded_rngs(seed: int) -> Iterator[None]:
+    """Seed torch's CPU generator, ``random`` and ``numpy.random`` for one sample, then restore
+    them, so per-sample transforms (ours, torchvision's, Paddle-style ``random`` users) are a
+    function of ``seed`` without disturbing the caller's random streams (CUDA's is untouched)."""
+    torch_state = torch.random.default_generator.get_state()
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    torch.random.default_generator.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    try:
+        yield
+    finally:
+        torch.random.default_generator.set_state(torch_state)
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+def collate_images(batch: Sequence[tuple[Any, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ``(image, label)`` items into ``float32`` images and ``int64`` labels ``[B]``.
+
+    Raises:
+        TypeError: an image is a PIL image (the transform must produce arrays or tensors).
+        ValueError: images differ in shape, or a label is not a single class index.
+
+    Examples:
+        >>> import numpy as np
+        >>> x, y = collate_images([(np.zeros((3, 2, 2)), np.int64(1)), (np.ones((3, 2, 2)), 4)])
+        >>> x.shape, x.dtype, y.tolist()
+        (torch.Size([2, 3, 2, 2]), torch.float32, [1, 4])
+    """
+    images, labels = [], []
+    for image, label in batch:
+        if isinstance(image, Image.Image):
+            raise TypeError(
+                "the dataset yields PIL images, which cannot be batched; add ToTensor() or "
+                "Transpose() at the end of its transform"
+            )
+        images.append(
+            image if isinstance(image, torch.Tensor) else torch.as_tensor(np.asarray(image))
+        )
+        labels.append(label)
+    shapes = {tuple(t.shape) for t in images}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"images in one batch have different shapes {sorted(shapes)}; resize or crop them "
+            "to one size in the transform"
+        )
+    x = torch.stack(images).to(torch.float32)
+    y = torch.as_tensor(np.asarray([np.asarray(lbl) for lbl in labels]))
+    if y.numel() != len(batch):
+        raise ValueError(
+            f"each label must be one class index, got labels of shape {tuple(y.shape)}"
+        )
+    return x, y.reshape(len(batch)).to(torch.int64)

@@ -1,0 +1,56 @@
+"""Public transforms (re-exported from :mod:`resvision.data.transforms`,
+:mod:`resvision.data.augmentations` and :mod:`resvision.data.batch_transforms`).
+
+>>> import numpy as np
+>>> from resvision.transforms import Transpose
+>>> Transpose()(np.zeros((32, 32, 3), dtype=np.uint8)).shape
+(3, 32, 32)
+"""
+
+from resvision.data.augmentations import (
+    CenterCrop,
+    ColorJitter,
+    RandomCrop,
+    RandomErasing,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    Resize,
+)
+from resvision.data.batch_transforms import (
+    BatchCenterCrop,
+    BatchCompose,
+    BatchNormalize,
+    BatchRandomCrop,
+    BatchRandomErasing,
+    BatchRandomHorizontalFlip,
+    BatchToFloat,
+    BatchTransform,
+    NotBatchableError,
+    plan_batched,
+)
+from resvision.data.transforms import BaseTransform, Compose, Normalize, ToTensor, Transpose
+
+__all__ = [
+    "BaseTransform",
+    "BatchCenterCrop",
+    "BatchCompose",
+    "BatchNormalize",
+    "BatchRandomCrop",
+    "BatchRandomErasing",
+    "BatchRandomHorizontalFlip",
+    "BatchToFloat",
+    "BatchTransform",
+    "CenterCrop",
+    "ColorJitter",
+    "Compose",
+    "Normalize",
+    "NotBatchableError",
+    "RandomCrop",
+    "RandomErasing",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
+    "Resize",
+    "ToTensor",
+    "Transpose",
+    "plan_batched",
+]

@@ -1,0 +1,384 @@
+"""The typed configuration of a training run: defaults, YAML files and dotted overrides.
+
+A run is described by one :class:`Config` with nested sections. It is resolved in this order,
+later sources winning: the defaults below (the embedded-sample quick run, also written out as
+``configs/sample_quick.yaml``), the ``--config`` file, the command-line flags (``--lr`` ...),
+then each ``--set section.key=value`` in the order given. Every key is checked: an unknown key or
+a value of the wrong type is a :class:`~resvision.cli.errors.UsageError` naming the close valid
+keys.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from resvision.cli.errors import UsageError, unknown_name_error
+
+#: Data set names the command line knows; anything else must be a folder.
+DATA_NAMES = ("sample", "cifar10", "cifar100", "mnist", "fashion-mnist")
+
+
+def _choices(*values: str) -> dict[str, tuple[str, ...]]:
+    return {"choices": values}
+
+
+@dataclass
+class ModelSection:
+    """The network: a name of the zoo (``resvision models`` lists them)."""
+
+    name: str = "resnet20"
+    pretrained: bool = False
+    #: None: the number of classes of the data set.
+    num_classes: int | None = None
+
+
+@dataclass
+class DataSection:
+    """The data set, its augmentation and its loading."""
+
+    #: 'sample' (embedded), 'cifar10', 'cifar100', 'mnist', 'fashion-mnist', or a folder holding
+    #: train/ and val/ (or test/) with one sub-folder per class.
+    name: str = "sample"
+    #: Where the data set files live (CIFAR archive, MNIST folder); None: the library default.
+    root: str | None = None
+    download: bool = True
+    #: 'none'; 'flip'; 'flip-crop' (random crop with 4-pixel padding + horizontal flip, the CIFAR
+    #: standard of He et al. 2015); 'imagenet' (random-resized crop + flip).
+    augment: str = field(
+        default="flip-crop", metadata=_choices("none", "flip", "flip-crop", "imagenet")
+    )
+    #: Training and evaluation crop size; None: the natural size of the data (32 for CIFAR).
+    image_size: int | None = None
+    #: Evaluation resize of the shorter side before the center crop; None: image_size * 8 / 7.
+    eval_resize: int | None = None
+    #: Scale to [0, 1] and subtract the data set's channel mean, divide by its std. False feeds
+    #: raw 0..255 pixels, as the tutorial's ``Transpose()``-only pipeline does.
+    normalize: bool = True
+    num_workers: int = 0
+
+
+@dataclass
+class OptimSection:
+    """The optimizer. 'momentum' is Paddle's Momentum (SGD with momentum, L2 decay)."""
+
+    name: str = field(default="momentum", metadata=_choices("momentum", "sgd", "adam", "adamw"))
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    #: Linear scaling rule (Goyal et al. 2017): the learning rate used is lr * batch_size / this.
+    #: None: lr is used as given.
+    lr_reference_batch: int | None = None
+
+
+@dataclass
+class ScheduleSection:
+    """The learning-rate schedule, stepped every iteration; epochs may be fractional."""
+
+    name: str = field(
+        default="cosine", metadata=_choices("constant", "step", "multistep", "cosine", "onecycle")
+    )
+    #: Linear warmup from ~0 to the learning rate over this many epochs.
+    warmup_epochs: float = 0.0
+    #: 'multistep': epochs at which the learning rate is multiplied by gamma.
+    milestones: list[float] = field(default_factory=list)
+    #: 'step': every this many epochs the learning rate is multiplied by gamma.
+    step_size: float = 30.0
+    gamma: float = 0.1
+    #: 'cosine': the final learning rate.
+    min_lr: float = 0.0
+    #: 'onecycle': fraction of the iterations spent rising to the peak.
+    pct_start: float = 0.25
+
+
+@dataclass
+class TrainSection:
+    """The training loop."""
+
+    epochs: int = 15
+    batch_size: int = 64
+    label_smoothing: float = 0.0
+    #: 'off'; 'auto' (bf16 where the device supports it, else fp16 on CUDA); 'bf16'; 'fp16'
+    #: (with a loss scaler on CUDA); or Paddle's 'O1'/'O2'.
+    amp: str = field(default="off", metadata=_choices("off", "auto", "bf16", "fp16", "O1", "O2"))
+    channels_last: bool = False
+    compile: bool = False
+    #: Exponential moving average of the weights, evaluated in place of the raw weights.
+    ema_decay: float | None = None
+    accumulate_grad_batches: int = 1
+    seed: int = 0
+    #: Deterministic algorithms: bit-identical reruns and resumes on CPU, slower on GPU.
+    deterministic: bool = False
+    #: 'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:1', 'mps'.
+    device: str = "auto"
+    #: Stop after this many optimizer steps in all (for smoke tests); None: run every epoch.
+    max_steps: int | None = None
+    eval_freq: int = 1
+    save_freq: int = 1
+    log_freq: int = 20
+
+
+@dataclass
+class OutputSection:
+    """The run folder and what goes into it."""
+
+    #: The run folder; None: runs/<model>-<data>-<date>-<time>.
+    dir: str | None = None
+    #: Continue a run: a checkpoint file, a run folder, or 'auto' (the newest checkpoint of dir).
+    resume: str | None = None
+    report: bool = True
+    #: Misclassified test images shown in the report.
+    misclassified: int = 40
+
+
+@dataclass
+class Config:
+    """A whole training run. ``Config()`` is the embedded-sample quick run.
+
+    Examples:
+        >>> cfg = Config.from_dict({"model": {"name": "resnet56"}, "train": {"epochs": 3}})
+        >>> cfg.model.name, cfg.train.epochs, cfg.optim.name
+        ('resnet56', 3, 'momentum')
+    """
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    output: OutputSection = field(default_factory=OutputSection)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        """Build a checked config from nested mappings; missing keys take their defaults.
+
+        Args:
+            data: ``{section: {key: value}}``; values may be strings as typed on a command line.
+
+        Returns:
+            The config.
+
+        Raises:
+            UsageError: an unknown section or key (with the close valid names), or a value that
+                does not fit the key's type or choices.
+        """
+        return _build(cls, data, prefix="")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain nested dicts (what ``config.yaml`` holds)."""
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "the config"
+    if not isinstance(data, dict):
+        raise UsageError(f"{where} must be a mapping of keys to values, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            hint = "`resvision train --print-config` shows every key"
+            raise unknown_name_error("config key", str(key), fields, hint=hint, prefix=prefix)
+    values = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, data[name], prefix + name + ".")
+        else:
+            values[name] = _coerce(data[name], hint, prefix + name, f.metadata.get("choices"))
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, key: str, choices: tuple[str, ...] | None) -> Any:
+    """Convert a YAML or command-line value to the key's type, or raise a UsageError."""
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    try:
+        if origin is list:
+            if isinstance(value, str):
+                value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
+            return [_coerce(v, args[0], key, None) for v in value]
+        if hint is bool:
+            return _to_bool(value)
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if hint is str:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError
+            value = str(value)
+            if choices is not None and value not in choices:
+                raise unknown_name_error(f"{key} value", value, choices)
+            return value
+    except (ValueError, TypeError):
+        pass
+    else:
+        raise AssertionError(f"config type {hint} of {key} is not handled")
+    name = getattr(hint, "__name__", str(hint))
+    raise UsageError(f"{key} must be {_article(name)}, got {value!r}")
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+def _article(type_name: str) -> str:
+    return {"int": "an integer", "float": "a number", "bool": "true or false"}.get(
+        type_name, f"a {type_name}"
+    )
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split one ``--set`` argument ``section.key=value`` into its path and YAML value.
+
+    Args:
+        text: ``'a.b=value'``; the value is read as YAML (``1e-3``, ``true``, ``[30, 60]``).
+
+    Returns:
+        ``(['a', 'b'], value)``.
+
+    Raises:
+        UsageError: no ``=`` or an empty key.
+
+    Examples:
+        >>> parse_override("schedule.milestones=[82, 123]")
+        (['schedule', 'milestones'], [82, 123])
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise UsageError(f"--set expects section.key=value (e.g. train.epochs=5), got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def set_by_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``tree[path[0]][path[1]]... = value``, creating the mappings on the way.
+
+    Only the structure is made here; :meth:`Config.from_dict` checks the names afterwards so that
+    an unknown key gets its suggestions in one place.
+    """
+    node = tree
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[path[-1]] = value
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """A deep merge: mappings merge key by key, any other value of ``update`` replaces.
+
+    Examples:
+        >>> merge({"a": {"x": 1, "y": 2}}, {"a": {"y": 3}})
+        {'a': {'x': 1, 'y': 3}}
+    """
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config file; an empty file is an empty mapping.
+
+    Raises:
+        UsageError: the file is missing, is not YAML, or does not hold a mapping.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"config file {str(path)!r} does not exist") from None
+    except OSError as err:
+        raise UsageError(f"cannot read config file {str(path)!r}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise UsageError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"config file {str(path)!r} must hold a mapping of sections, got {data!r}")
+    return data
+
+
+def resolve(
+    file: str | Path | None = None,
+    flags: dict[str, Any] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Config:
+    """Resolve a run's config: defaults, then the file, then flags, then ``--set`` overrides.
+
+    Args:
+        file: a YAML config file, or None.
+        flags: dotted keys to values from the command-line flags (None values are skipped).
+        overrides: ``section.key=value`` strings, applied in order.
+
+    Returns:
+        The checked config.
+
+    Raises:
+        UsageError: see :func:`load_yaml`, :func:`parse_override` and :meth:`Config.from_dict`.
+
+    Examples:
+        >>> cfg = resolve(flags={"train.epochs": 2}, overrides=["optim.lr=0.2"])
+        >>> cfg.train.epochs, cfg.optim.lr
+        (2, 0.2)
+    """
+    tree = Config().to_dict()
+    if file is not None:
+        tree = merge(tree, load_yaml(file))
+    for key, value in (flags or {}).items():
+        if value is not None:
+            set_by_path(tree, key.split("."), value)
+    for text in overrides:
+        path, value = parse_override(text)
+        set_by_path(tree, path, value)
+    return Config.from_dict(tree)
+
+
+def dump_yaml(cfg: Config) -> str:
+    """The config as YAML text, sections in their declared order.
+
+    Examples:
+        >>> "name: resnet20" in dump_yaml(Config())
+        True
+    """
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=None)

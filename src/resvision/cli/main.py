@@ -1,0 +1,85 @@
+"""``resvision`` / ``python -m resvision``: the entry point of the command line.
+
+A user mistake (unknown name, bad value, missing file) prints ``resvision: error: ...`` and
+exits with code 2, without a Python traceback; ``--debug`` shows the traceback too. Ctrl-C
+exits with code 130 (``train`` first says how to resume).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+from resvision.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+
+#: command -> "module:function" taking the parsed arguments and returning an exit code.
+COMMANDS = {
+    "train": "resvision.cli.train:run_train",
+    "eval": "resvision.cli.evaluate:run_eval",
+    "predict": "resvision.cli.predict:run_predict",
+    "export": "resvision.cli.export:run_export",
+    "models": "resvision.cli.inspect:run_models",
+    "summary": "resvision.cli.inspect:run_summary",
+    "data": "resvision.cli.inspect:run_data",
+    "report": "resvision.cli.inspect:run_report",
+}
+
+
+def _configure_threads() -> None:
+    # RESVISION_NUM_THREADS caps torch's intra-op threads (tests on shared machines set it to 1).
+    value = os.environ.get("RESVISION_NUM_THREADS")
+    if value:
+        import torch
+
+        try:
+            torch.set_num_threads(max(1, int(value)))
+        except ValueError:
+            raise UsageError(
+                f"RESVISION_NUM_THREADS must be a positive integer, got {value!r}"
+            ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: the arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 success, 1 failure, 2 usage error, 130 interrupted.
+
+    Examples:
+        >>> main(["models", "resnet2*", "--json"]) == 0  # doctest: +ELLIPSIS
+        [...
+        True
+    """
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        from resvision.cli.parser import parse
+
+        parser, args = parse(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        _configure_threads()
+        module_name, func_name = COMMANDS[args.command].split(":")
+        func = getattr(importlib.import_module(module_name), func_name)
+        return int(func(args) or 0)
+    except UsageError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"resvision: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nresvision: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `resvision models | head`: the reader left; not an error of ours.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

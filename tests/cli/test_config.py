@@ -1,0 +1,108 @@
+"""The run config: defaults, YAML presets, overrides, and the errors for bad keys and values."""
+
+from pathlib import Path
+
+import pytest
+
+from resvision.cli.config import Config, dump_yaml, load_yaml, parse_override, resolve
+from resvision.cli.errors import UsageError, close_names
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_sample_quick_preset_is_the_default_run():
+    assert resolve(CONFIGS / "sample_quick.yaml") == Config()
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_preset_loads_and_round_trips(path, tmp_path):
+    cfg = resolve(path)
+    out = tmp_path / "config.yaml"
+    out.write_text(dump_yaml(cfg))
+    assert resolve(out) == cfg
+
+
+def test_tutorial_preset_is_the_tutorials_recipe():
+    cfg = resolve(CONFIGS / "tutorial_resnet50_cifar10.yaml")
+    assert (cfg.model.name, cfg.model.num_classes, cfg.data.name) == ("resnet50", 10, "cifar10")
+    assert (cfg.optim.name, cfg.optim.lr, cfg.optim.momentum) == ("momentum", 0.01, 0.9)
+    assert cfg.optim.weight_decay == 1e-4 and cfg.schedule.name == "constant"
+    assert (cfg.train.batch_size, cfg.train.epochs) == (64, 50)
+    assert cfg.data.augment == "none" and cfg.data.normalize is False
+
+
+def test_resnet20_preset_follows_he_et_al():
+    cfg = resolve(CONFIGS / "resnet20_cifar10.yaml")
+    steps_per_epoch = 50_000 / cfg.train.batch_size
+    assert cfg.optim.lr == 0.1 and cfg.optim.weight_decay == 1e-4
+    assert round(cfg.train.epochs * steps_per_epoch, -3) == 64_000
+    assert [round(m * steps_per_epoch, -3) for m in cfg.schedule.milestones] == [32_000, 48_000]
+
+
+def test_precedence_file_then_flags_then_set(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train: {epochs: 7, batch_size: 32}\noptim: {lr: 0.3}\n")
+    cfg = resolve(f, flags={"train.epochs": 9, "optim.lr": None}, overrides=["train.epochs=11"])
+    assert cfg.train.epochs == 11  # --set wins over the flag
+    assert cfg.train.batch_size == 32  # file wins over the default
+    assert cfg.optim.lr == 0.3  # a flag not given (None) does not override
+
+
+def test_override_values_are_typed():
+    cfg = resolve(
+        overrides=[
+            "optim.lr=1e-3",  # YAML 1.1 reads this as a string; the float field converts it
+            "schedule.milestones=[30, 60]",
+            "train.channels_last=yes",
+            "train.max_steps=null",
+            "model.num_classes=100",
+        ]
+    )
+    assert cfg.optim.lr == 0.001
+    assert cfg.schedule.milestones == [30.0, 60.0]
+    assert cfg.train.channels_last is True and cfg.train.max_steps is None
+    assert cfg.model.num_classes == 100
+    assert resolve(overrides=["schedule.milestones=10,20"]).schedule.milestones == [10.0, 20.0]
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("trian.epochs=3", "'trian'; did you mean 'train'?"),
+        ("train.epoch=3", "'train.epoch'; did you mean 'train.epochs'?"),
+        ("optim.learning_rate=0.1", "unknown config key 'optim.learning_rate'"),
+        ("train.amp=fp32", "unknown train.amp value 'fp32'"),
+        ("schedule.name=cosin", "did you mean 'cosine'?"),
+        ("train.epochs=abc", "train.epochs must be an integer, got 'abc'"),
+        ("train.epochs=2.5", "train.epochs must be an integer, got 2.5"),
+        ("train.deterministic=maybe", "train.deterministic must be true or false"),
+        ("model=resnet50", "model must be a mapping"),
+        ("epochs", "--set expects section.key=value"),
+        ("train..epochs=1", "--set expects section.key=value"),
+    ],
+)
+def test_bad_keys_and_values_name_the_problem(override, expected):
+    with pytest.raises(UsageError) as info:
+        resolve(overrides=[override])
+    assert expected in str(info.value)
+
+
+def test_bad_config_files(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        load_yaml(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(UsageError, match="not valid YAML"):
+        load_yaml(bad)
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(UsageError, match="must hold a mapping"):
+        load_yaml(bad)
+    bad.write_text("")
+    assert load_yaml(bad) == {}
+
+
+def test_parse_override_and_close_names():
+    assert parse_override("a.b=") == (["a", "b"], "")
+    assert parse_override("train.amp=bf16") == (["train", "amp"], "bf16")
+    assert close_names("ResNet50", ["resnet50", "resnet18"])[0] == "resnet50"
+    assert close_names("zzz", ["resnet50"]) == []

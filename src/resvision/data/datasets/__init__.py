@@ -1,6 +1,21 @@
 """Datasets with ``paddle.vision.datasets`` item semantics (see :mod:`.base`)."""
 
 from resvision.data.datasets.base import InMemoryImageDataset
+from resvision.data.datasets.cifar import Cifar10, Cifar100
+from resvision.data.datasets.download import DatasetNotFoundError
+from resvision.data.datasets.folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder
+from resvision.data.datasets.mnist import MNIST, FashionMNIST
 from resvision.data.datasets.sample import Cifar10Sample
 
-__all__ = ["Cifar10Sample", "InMemoryImageDataset"]
+__all__ = [
+    "IMG_EXTENSIONS",
+    "MNIST",
+    "Cifar10",
+    "Cifar10Sample",
+    "Cifar100",
+    "DatasetFolder",
+    "DatasetNotFoundError",
+    "FashionMNIST",
+    "ImageFolder",
+    "InMemoryImageDataset",
+]

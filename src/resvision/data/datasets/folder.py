@@ -1,0 +1,310 @@
+"""``DatasetFolder`` and ``ImageFolder``: one sub-folder per class (torchvision's layout).
+
+    root/cat/001.jpg
+    root/cat/kitten/002.png
+    root/dog/003.jpg
+
+``classes`` are the sub-folder names in sorted order (hidden ones, starting with ``.``, are
+ignored), ``class_to_idx`` maps them to labels, ``samples`` lists ``(path, label)`` in sorted
+order. Files are kept by extension (or by ``is_valid_file``).
+
+Bad data (the default loader): at construction the files are checked (``check='header'``: empty,
+non-image, unreadable header or too many pixels; ``'full'`` also decodes every file, catching
+truncated data; ``'none'`` skips the check). The result of a check is cached, keyed by the
+files' names, sizes and times. With ``on_error='raise'`` (default) a bad file or an empty class
+folder is a ``ValueError`` naming it; with ``on_error='skip'`` they are left out with one warning
+that counts and lists them (also in ``skipped``). Images are converted to RGB as described in
+:mod:`resvision.data.images`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from resvision.data.backend import check_backend
+from resvision.data.cache import atomic_write_bytes, cache_dir, cached_arrays, fingerprint
+from resvision.data.datasets.base import check_transform, finish_item
+from resvision.data.images import ImageDecodeError, decode_rgb, max_image_pixels, open_image
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+CHECKS = ("none", "header", "full")
+
+
+def fast_cache_budget() -> int:
+    """Bytes a decoded folder may take in memory for the fast path (``RESVISION_FAST_MAX_BYTES``,
+    default a quarter of the RAM, at most 8 GiB)."""
+    value = os.environ.get("RESVISION_FAST_MAX_BYTES")
+    if value is not None:
+        return int(value)
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = 8 << 30
+    return min(ram // 4, 8 << 30)
+
+
+def _check_file(path: str, full: bool, limit: int) -> tuple[str | None, tuple[int, int] | None]:
+    """``(problem or None, (h, w) or None)`` for one image file."""
+    try:
+        if os.path.getsize(path) == 0:
+            return "the file is empty (0 bytes)", None
+        if full:
+            img = open_image(path, max_pixels=limit)
+            return None, (img.height, img.width)
+        with Image.open(path) as img:
+            w, h = img.size
+        if w * h > limit:
+            return f"{w}x{h} pixels is above the limit of {limit} (a decompression bomb?)", None
+        return None, (h, w)
+    except UnidentifiedImageError:
+        return "not an image format PIL can decode", None
+    except ImageDecodeError as exc:
+        return str(exc).split(": ", 1)[-1], None
+    except Exception as exc:  # PIL raises many types for damaged headers
+        return f"not a readable image ({type(exc).__name__}: {exc})", None
+
+
+def _describe(bad: Sequence[tuple[str, str]], limit: int = 10) -> str:
+    lines = [f"  {p}: {why}" for p, why in bad[:limit]]
+    if len(bad) > limit:
+        lines.append(f"  ... and {len(bad) - limit} more")
+    return "\n".join(lines)
+
+
+class DatasetFolder(Dataset):
+    """Samples in ``root/<class>/**/<file>``, loaded by ``loader``.
+
+    Args:
+        root: the folder holding one sub-folder per class.
+        loader: ``loader(path) -> sample``; None decodes images to RGB (see the module
+            documentation) and applies Paddle's item semantics with ``backend``. A custom
+            loader's sample goes to ``transform`` as it is, and is returned as the transform
+            left it.
+        extensions: file name endings to keep (case-insensitive); default: image extensions.
+        transform: applied to each sample.
+        is_valid_file: ``is_valid_file(path) -> bool``, instead of ``extensions``.
+        backend: ``'pil'`` or ``'cv2'`` for the default loader; None uses the current default.
+        on_error: ``'raise'`` or ``'skip'`` bad files and empty class folders.
+        check: ``'header'``, ``'full'`` or ``'none'`` (see the module documentation).
+        max_pixels: refuse images with more pixels (default ``RESVISION_MAX_IMAGE_PIXELS`` or
+            2**26).
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist or has no class folder.
+        ValueError: a bad argument; with ``on_error='raise'``, a bad file or an empty class.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from PIL import Image, UnidentifiedImageError
+        >>> from resvision.datasets import ImageFolder
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for cls in ("cat", "dog"):
+        ...     (root / cls).mkdir()
+        ...     Image.new("RGB", (8, 8)).save(root / cls / "0.png")
+        >>> ds = ImageFolder(root, backend="cv2")
+        >>> ds.classes, ds.class_to_idx["dog"], len(ds), ds[1][0].shape, int(ds[1][1])
+        (['cat', 'dog'], 1, 2, (8, 8, 3), 1)
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        loader: Callable[[str], Any] | None = None,
+        extensions: Sequence[str] | None = None,
+        transform: Callable | None = None,
+        is_valid_file: Callable[[str], bool] | None = None,
+        backend: str | None = None,
+        on_error: str = "raise",
+        check: str = "header",
+        max_pixels: int | None = None,
+    ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if check not in CHECKS:
+            raise ValueError(f"check must be one of {list(CHECKS)}, got {check!r}")
+        if extensions is not None and is_valid_file is not None:
+            raise ValueError("give extensions or is_valid_file, not both")
+        if loader is not None and not callable(loader):
+            raise TypeError(f"loader must be callable, got {type(loader).__name__}")
+        self.root = Path(root).expanduser()
+        self.loader = loader
+        self.transform = check_transform(transform)
+        self.backend = check_backend(backend)
+        self.on_error = on_error
+        self.max_pixels = max_image_pixels() if max_pixels is None else int(max_pixels)
+        exts = tuple(e.lower() for e in (extensions or IMG_EXTENSIONS))
+        self.extensions = None if is_valid_file is not None else exts
+        valid = is_valid_file or (lambda p: p.lower().endswith(exts))
+
+        self.classes = self._find_classes()
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        per_class: dict[str, list[str]] = {}
+        for cls in self.classes:
+            files = []
+            for dirpath, dirnames, filenames in os.walk(self.root / cls, followlinks=True):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                files += [
+                    os.path.join(dirpath, f)
+                    for f in sorted(filenames)
+                    if not f.startswith(".") and valid(os.path.join(dirpath, f))
+                ]
+            per_class[cls] = files
+
+        self.skipped: list[tuple[str, str]] = []
+        self._sizes: dict[str, tuple[int, int]] = {}
+        if loader is None and check != "none":
+            self._check_files([f for files in per_class.values() for f in files], check)
+        bad = {p for p, _ in self.skipped}
+        empty = []
+        self.samples: list[tuple[str, int]] = []
+        for cls in self.classes:
+            kept = [f for f in per_class[cls] if f not in bad]
+            if not kept:
+                empty.append(cls)
+            self.samples += [(f, self.class_to_idx[cls]) for f in kept]
+        self.skipped += [(str(self.root / c), "the class folder has no valid file") for c in empty]
+        if self.skipped:
+            message = f"{len(self.skipped)} bad file(s) or empty class folder(s) in {self.root}:\n"
+            message += _describe(self.skipped)
+            if on_error == "raise":
+                raise ValueError(message + "\n(pass on_error='skip' to leave them out)")
+            warnings.warn("skipped " + message, stacklevel=2)
+        if not self.samples:
+            raise ValueError(f"{self.root} has no valid file to load (extensions {exts})")
+        self.targets = [t for _, t in self.samples]
+        self.imgs = self.samples  # torchvision's alias
+        self._images: np.ndarray | None = None
+
+    def _find_classes(self) -> list[str]:
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"dataset folder {str(self.root)!r} does not exist")
+        classes = sorted(
+            e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith(".")
+        )
+        if not classes:
+            raise FileNotFoundError(
+                f"{self.root} has no class sub-folder; expected root/<class>/<image files>"
+            )
+        return classes
+
+    def _check_files(self, files: list[str], check: str) -> None:
+        key = fingerprint(files, extra=f"check:{check}:{self.max_pixels}")
+        memo = None
+        try:
+            memo = cache_dir("scans") / f"{key}.json"
+            scan = json.loads(memo.read_text())
+        except (OSError, ValueError):
+            scan = None
+        if scan is None:
+            scan = {"bad": [], "sizes": {}}
+            for f in files:
+                problem, size = _check_file(f, check == "full", self.max_pixels)
+                if problem is None:
+                    scan["sizes"][f] = size
+                else:
+                    scan["bad"].append([f, problem])
+            if memo is not None:
+                with contextlib.suppress(OSError):  # an unwritable cache only costs a rescan
+                    atomic_write_bytes(memo, json.dumps(scan).encode())
+        self.skipped = [(p, why) for p, why in scan["bad"]]
+        self._sizes = {p: tuple(s) for p, s in scan["sizes"].items()}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, np.ndarray]:
+        path, target = self.samples[index]
+        if self.loader is not None:
+            sample = self.loader(path)
+            if self.transform is not None:
+                sample = self.transform(sample)
+            return sample, np.asarray(target, dtype=np.int64)
+        if self._images is not None:
+            hwc = np.ascontiguousarray(self._images[index].transpose(1, 2, 0))
+        else:
+            hwc = decode_rgb(path, max_pixels=self.max_pixels)
+        return finish_item(hwc, target, self.transform, self.backend)
+
+    # The fast path (see resvision.data.loader): the decoded folder as one uint8 array.
+
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        """``(3, H, W)`` when every image is known to have the same size, else None."""
+        sizes = {self._sizes.get(p) for p, _ in self.samples}
+        if len(sizes) == 1 and None not in sizes:
+            h, w = sizes.pop()  # type: ignore[misc]
+            return (3, h, w)
+        return None
+
+    def can_cache(self) -> str | None:
+        """Why the decoded folder cannot be held in memory, or None if it can."""
+        if self.loader is not None:
+            return "the dataset has a custom loader"
+        shape = self.image_shape
+        if shape is None:
+            if not self._sizes:
+                return "image sizes are unknown (check='none')"
+            return "the images have different sizes"
+        need = len(self) * int(np.prod(shape))
+        budget = fast_cache_budget()
+        if need > budget:
+            return (
+                f"the decoded images need {need / 2**30:.1f} GiB, more than the "
+                f"{budget / 2**30:.1f} GiB budget (RESVISION_FAST_MAX_BYTES)"
+            )
+        return None
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode every image once (cached on disk) into ``uint8 N x 3 x H x W`` and labels.
+
+        Raises:
+            resvision.data.loader.NotCacheableError: see :meth:`can_cache`.
+        """
+        from resvision.data.loader import NotCacheableError  # the loader imports datasets
+
+        reason = self.can_cache()
+        if reason is not None:
+            raise NotCacheableError(reason)
+        if self._images is None:
+            shape = self.image_shape
+            paths = [p for p, _ in self.samples]
+
+            def build() -> dict[str, np.ndarray]:
+                images = np.empty((len(paths), *shape), dtype=np.uint8)  # type: ignore[misc]
+                for i, p in enumerate(paths):
+                    hwc = decode_rgb(p, max_pixels=self.max_pixels)
+                    if hwc.shape[:2] != shape[1:]:  # type: ignore[index]
+                        raise NotCacheableError(f"{p} is {hwc.shape[:2]}, not {shape[1:]}")
+                    images[i] = hwc.transpose(2, 0, 1)
+                return {"images": images}
+
+            key = fingerprint(paths, extra="folder-rgb")
+            self._images = cached_arrays("folder", key, build)["images"]
+        labels = torch.as_tensor(self.targets, dtype=torch.int64)
+        return torch.from_numpy(self._images), labels
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(root={str(self.root)!r}, n={len(self)}, "
+            f"classes={len(self.classes)}, backend={self.backend!r})"
+        )
+
+
+class ImageFolder(DatasetFolder):
+    """Images in ``root/<class>/**``, with torchvision's ``ImageFolder`` layout and attributes.
+
+    Same arguments as :class:`DatasetFolder` with image extensions. Note: Paddle's
+    ``ImageFolder`` reads a flat folder without labels; use ``DatasetFolder``-style class
+    folders here (items are ``(image, label)``).
+    """

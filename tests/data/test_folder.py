@@ -120,8 +120,8 @@ def test_bad_files_skipped_with_a_counting_warning(bad_tree):
     assert "fox" in ds.classes and ds.class_to_idx["fox"] == 3  # labels stay stable
     assert len(ds.skipped) == 3
     # The truncated JPEG passes the header check; loading it is a clear error naming it.
-    cut = [i for i, (p, _) in enumerate(ds.samples) if p.endswith("cut.jpg")][0]
-    with pytest.raises(ImageDecodeError, match="cut.jpg"):
+    cut = next(i for i, (p, _) in enumerate(ds.samples) if p.endswith("cut.jpg"))
+    with pytest.raises(ImageDecodeError, match=r"cut.jpg"):
         ds[cut]
     # The full check finds it at construction.
     with pytest.warns(UserWarning, match=r"skipped 4 bad file\(s\)"):
@@ -133,7 +133,7 @@ def test_decompression_bomb_refused(tmp_path, monkeypatch):
     path = png(tmp_path / "big" / "a" / "huge.png", size=(64, 64))
     with pytest.raises(ImageDecodeError, match=r"64x64 = 4096 pixels is above the limit of 1000"):
         decode_rgb(path, max_pixels=1000)
-    with pytest.raises(ValueError, match="huge.png: 64x64 pixels is above the limit"):
+    with pytest.raises(ValueError, match=r"huge.png: 64x64 pixels is above the limit"):
         ImageFolder(tmp_path / "big", max_pixels=1000)
     monkeypatch.setenv("RESVISION_MAX_IMAGE_PIXELS", "100")
     with pytest.raises(ImageDecodeError, match="decompression bomb"):

@@ -42,7 +42,7 @@ def make_cifar10(path, per_batch=4, n_test=3, seed=0):
             }
             _add(tar, f"cifar-10-batches-py/data_batch_{i}", pickle.dumps(batch, protocol=2))
             chunks.append((data, labels))
-        out["train"] = (np.concatenate([c[0] for c in chunks]), sum((c[1] for c in chunks), []))
+        out["train"] = (np.concatenate([c[0] for c in chunks]), [v for c in chunks for v in c[1]])
         data = rng.integers(0, 256, (n_test, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, n_test)]
         batch = {
@@ -132,7 +132,7 @@ def test_cifar100_fine_labels(tmp_path):
 def test_cifar_damaged_archives_are_named(tmp_path):
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"this is not a tar.gz")
-    with pytest.raises(ValueError, match="junk.tar.gz is not a readable tar.gz"):
+    with pytest.raises(ValueError, match=r"junk.tar.gz is not a readable tar.gz"):
         Cifar10(data_file=str(junk))
     empty = tmp_path / "other.tar.gz"
     with tarfile.open(empty, "w:gz") as tar:
@@ -222,20 +222,20 @@ def test_mnist_bad_files(tmp_path):
     images = np.zeros((3, 28, 28), np.uint8)
     idx_gz(tmp_path / "img.gz", 2051, images)
     idx_gz(tmp_path / "lbl.gz", 2049, np.zeros(2, np.uint8))
-    with pytest.raises(ValueError, match="3 images but .* 2 labels"):
+    with pytest.raises(ValueError, match=r"3 images but .* 2 labels"):
         MNIST(str(tmp_path / "img.gz"), str(tmp_path / "lbl.gz"))
     with pytest.raises(ValueError, match="magic number 2049, expected 2051"):
         MNIST(str(tmp_path / "lbl.gz"), str(tmp_path / "img.gz"))
     raw = gzip.decompress((tmp_path / "img.gz").read_bytes())
     (tmp_path / "cut.gz").write_bytes(gzip.compress(raw[:-10]))
-    with pytest.raises(ValueError, match="cut.gz declares"):
+    with pytest.raises(ValueError, match=r"cut.gz declares"):
         MNIST(str(tmp_path / "cut.gz"), str(tmp_path / "lbl.gz"))
     (tmp_path / "bad.gz").write_bytes(b"\x1f\x8bnot gzip at all")
-    with pytest.raises(ValueError, match="bad.gz is not a readable idx.gz"):
+    with pytest.raises(ValueError, match=r"bad.gz is not a readable idx.gz"):
         MNIST(str(tmp_path / "bad.gz"), str(tmp_path / "lbl.gz"))
 
 
 def test_mnist_download_error_names_file(monkeypatch):
     monkeypatch.setattr(MNIST, "URL_PREFIXES", ("http://127.0.0.1:9/",))
-    with pytest.raises(DatasetNotFoundError, match="train-images-idx3-ubyte.gz"):
+    with pytest.raises(DatasetNotFoundError, match=r"train-images-idx3-ubyte.gz"):
         MNIST(mode="train")

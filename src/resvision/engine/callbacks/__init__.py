@@ -1,0 +1,25 @@
+"""Training callbacks (``paddle.callbacks``): hooks called by ``Model.fit`` / ``evaluate``.
+
+Public as :mod:`resvision.callbacks`.
+"""
+
+from .base import Callback, CallbackList, config_callbacks
+from .checkpointing import EarlyStopping, ModelCheckpoint
+from .ema import EMA
+from .loggers import JSONLLogger, TensorBoard
+from .lr import LRScheduler, ReduceLROnPlateau
+from .progbar import ProgBarLogger
+
+__all__ = [
+    "EMA",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "JSONLLogger",
+    "LRScheduler",
+    "ModelCheckpoint",
+    "ProgBarLogger",
+    "ReduceLROnPlateau",
+    "TensorBoard",
+    "config_callbacks",
+]

@@ -1,0 +1,475 @@
+"""Optimizers with Paddle's names and arguments, built on ``torch.optim``.
+
+``Momentum``, ``SGD``, ``Adam`` and ``AdamW`` *are* torch optimizers (subclasses of
+``torch.optim.SGD`` / ``Adam`` / ``AdamW``), so they work wherever a torch optimizer does
+(GradScaler, torch schedulers, ``torch.compile``, checkpoints), and also take Paddle's
+arguments: ``learning_rate`` (a float or a :mod:`resvision.optim.lr` schedule),
+``parameters``, ``weight_decay`` (a float or :class:`L2Decay` / :class:`L1Decay`) and
+``grad_clip`` (:class:`ClipGradByGlobalNorm`, ...), with ``get_lr``, ``set_lr``,
+``clear_grad``, ``minimize`` and ``set_state_dict``.
+
+Weight decay: Paddle's ``L2Decay(coeff)`` adds the gradient of ``coeff / 2 * ||w||^2``,
+that is ``coeff * w``, to each gradient before the update; torch's coupled ``weight_decay``
+does exactly that, so ``Momentum(weight_decay=L2Decay(c))`` runs ``torch.optim.SGD(...,
+weight_decay=c)``. The momentum rules also agree: Paddle's ``v = mu * v + g; w -= lr * v``
+(velocity starting at 0) is torch's (buffer starting at the first ``g``), and Nesterov's
+``w -= lr * (g + mu * v)`` too. ``AdamW`` decay is decoupled in both (``w -= lr * coeff * w``).
+
+Gradient clipping and L1 decay run in a step pre-hook, in Paddle's order (clip, then
+regularise, then update); under a GradScaler they see the unscaled gradients, because
+``scaler.step`` unscales before calling ``step``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from .schedules import LRScheduler
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "ClipGradByGlobalNorm",
+    "ClipGradByNorm",
+    "ClipGradByValue",
+    "L1Decay",
+    "L2Decay",
+    "Momentum",
+]
+
+
+class L2Decay:
+    """L2 weight decay ``coeff / 2 * ||w||^2``: adds ``coeff * w`` to the gradient.
+
+    Examples:
+        >>> L2Decay(1e-4)
+        L2Decay(coeff=0.0001)
+    """
+
+    def __init__(self, coeff: float = 0.0) -> None:
+        if isinstance(coeff, bool) or not isinstance(coeff, (int, float)) or coeff < 0:
+            raise ValueError(f"{type(self).__name__} coeff must be a number >= 0, got {coeff!r}")
+        self.coeff = float(coeff)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(coeff={self.coeff:g})"
+
+
+class L1Decay(L2Decay):
+    """L1 weight decay ``coeff * ||w||_1``: adds ``coeff * sign(w)`` to the gradient.
+
+    Examples:
+        >>> L1Decay(1e-5)
+        L1Decay(coeff=1e-05)
+    """
+
+
+class _Clip:
+    def _grads(self, params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+        return [p.grad for p in params if p.grad is not None]
+
+
+class ClipGradByGlobalNorm(_Clip):
+    """Scale all gradients by ``clip_norm / max(global_norm, clip_norm)``.
+
+    Examples:
+        >>> p = torch.nn.Parameter(torch.zeros(2)); p.grad = torch.tensor([3.0, 4.0])
+        >>> ClipGradByGlobalNorm(1.0)([p]); p.grad.tolist()
+        [0.6000000238418579, 0.800000011920929]
+    """
+
+    def __init__(self, clip_norm: float) -> None:
+        if not clip_norm > 0:
+            raise ValueError(f"clip_norm must be > 0, got {clip_norm!r}")
+        self.clip_norm = float(clip_norm)
+
+    def __call__(self, params: Iterable[torch.Tensor]) -> None:
+        grads = self._grads(params)
+        if not grads:
+            return
+        norms = torch._foreach_norm(grads)
+        total = torch.linalg.vector_norm(torch.stack([n.to(grads[0].device) for n in norms]))
+        # A tensor scale keeps the clip free of host synchronisation.
+        scale = self.clip_norm / torch.clamp(total, min=self.clip_norm)
+        torch._foreach_mul_(grads, scale)
+
+
+class ClipGradByNorm(_Clip):
+    """Scale each gradient tensor by ``clip_norm / max(norm(grad), clip_norm)``."""
+
+    def __init__(self, clip_norm: float) -> None:
+        if not clip_norm > 0:
+            raise ValueError(f"clip_norm must be > 0, got {clip_norm!r}")
+        self.clip_norm = float(clip_norm)
+
+    def __call__(self, params: Iterable[torch.Tensor]) -> None:
+        for g in self._grads(params):
+            g.mul_(self.clip_norm / torch.clamp(torch.linalg.vector_norm(g), min=self.clip_norm))
+
+
+class ClipGradByValue(_Clip):
+    """Clamp each gradient element into ``[min, max]`` (``min`` defaults to ``-max``)."""
+
+    # Paddle names the bounds max and min.
+    def __init__(self, max: float, min: float | None = None) -> None:
+        low = -max if min is None else min
+        if not low < max:
+            raise ValueError(f"min must be < max, got min={low!r}, max={max!r}")
+        self.max, self.min = float(max), float(low)
+
+    def __call__(self, params: Iterable[torch.Tensor]) -> None:
+        for g in self._grads(params):
+            g.clamp_(self.min, self.max)
+
+
+def _decay_kwargs(weight_decay: Any, what: str) -> dict[str, float]:
+    """Paddle's weight_decay (None, float, L2Decay, L1Decay) as torch group options."""
+    if weight_decay is None:
+        return {"weight_decay": 0.0, "l1_decay": 0.0}
+    if isinstance(weight_decay, L1Decay):
+        return {"weight_decay": 0.0, "l1_decay": weight_decay.coeff}
+    if isinstance(weight_decay, L2Decay):
+        return {"weight_decay": weight_decay.coeff, "l1_decay": 0.0}
+    if (
+        isinstance(weight_decay, (int, float))
+        and not isinstance(weight_decay, bool)
+        and weight_decay >= 0
+    ):
+        return {"weight_decay": float(weight_decay), "l1_decay": 0.0}
+    raise TypeError(
+        f"{what} weight_decay must be None, a float >= 0, L2Decay or L1Decay, got {weight_decay!r}"
+    )
+
+
+class _PaddleOptimizer:
+    """Mixin turning Paddle's arguments into a torch optimizer's, plus Paddle's methods."""
+
+    lr_scheduler: LRScheduler | None
+
+    def _setup(
+        self,
+        learning_rate: float | LRScheduler,
+        parameters: Any,
+        weight_decay: Any,
+        grad_clip: Any,
+        decay_kwargs: Any = _decay_kwargs,
+    ) -> tuple[list[dict[str, Any]], float, dict[str, float]]:
+        name = type(self).__name__
+        if isinstance(learning_rate, LRScheduler):
+            self.lr_scheduler, lr = learning_rate, learning_rate()
+        elif (
+            isinstance(learning_rate, (int, float))
+            and not isinstance(learning_rate, bool)
+            and learning_rate >= 0
+        ):
+            self.lr_scheduler, lr = None, float(learning_rate)
+        else:
+            raise TypeError(
+                f"{name} learning_rate must be a float >= 0 or a resvision.optim.lr schedule, "
+                f"got {learning_rate!r}"
+            )
+        if parameters is None:
+            raise TypeError(f"{name} needs parameters=..., e.g. parameters=model.parameters()")
+        if grad_clip is not None and not callable(grad_clip):
+            raise TypeError(
+                f"{name} grad_clip must be ClipGradByGlobalNorm, ClipGradByNorm, ClipGradByValue "
+                f"or a callable on the parameter list, got {grad_clip!r}"
+            )
+        self._grad_clip = grad_clip
+        defaults = decay_kwargs(weight_decay, name)
+        groups = []
+        params = list(parameters)
+        if not params:
+            raise ValueError(f"{name} got an empty parameter list")
+        if all(isinstance(p, dict) for p in params):
+            for group in params:
+                group = dict(group)
+                if "learning_rate" in group:  # Paddle: a multiplier of the global rate
+                    group["lr_ratio"] = float(group.pop("learning_rate"))
+                if "weight_decay" in group:
+                    group.update(decay_kwargs(group.pop("weight_decay"), name))
+                group.setdefault("lr_ratio", 1.0)
+                group["lr"] = lr * group["lr_ratio"]
+                groups.append(group)
+        else:
+            groups.append({"params": params, "lr_ratio": 1.0})
+        return groups, lr, defaults
+
+    def _finish_setup(self) -> None:
+        self.register_step_pre_hook(_PaddleOptimizer._pre_step)  # type: ignore[attr-defined]
+        if self.lr_scheduler is not None:
+            self.lr_scheduler.bind(self)
+
+    @staticmethod
+    def _pre_step(optimizer: Any, args: Any, kwargs: Any) -> None:
+        # Paddle's order: clip the gradients, then add the regularisation, then update.
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        if optimizer._grad_clip is not None:
+            optimizer._grad_clip(params)
+        for group in optimizer.param_groups:
+            coeff = group.get("l1_decay", 0.0)
+            if coeff:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad.add_(torch.sign(p.detach()), alpha=coeff)
+
+    # -- Paddle's methods --------------------------------------------------------------
+    def get_lr(self) -> float:
+        """The current global learning rate (the schedule's value when there is one)."""
+        if self.lr_scheduler is not None:
+            return self.lr_scheduler()
+        group = self.param_groups[0]  # type: ignore[attr-defined]
+        return group["lr"] / group.get("lr_ratio", 1.0)
+
+    def set_lr(self, value: float) -> None:
+        """Set the global learning rate (not allowed while a schedule drives it).
+
+        Raises:
+            RuntimeError: when the optimizer was built with a schedule.
+        """
+        if self.lr_scheduler is not None:
+            raise RuntimeError(
+                f"{type(self).__name__} follows {type(self.lr_scheduler).__name__}: set_lr would "
+                "be overwritten at its next step; change the schedule instead"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"learning rate must be a float >= 0, got {value!r}")
+        for group in self.param_groups:  # type: ignore[attr-defined]
+            group["lr"] = float(value) * group.get("lr_ratio", 1.0)
+
+    def clear_grad(self, set_to_zero: bool = True) -> None:
+        """Clear the gradients (Paddle's name for ``zero_grad``)."""
+        self.zero_grad(set_to_none=not set_to_zero)  # type: ignore[attr-defined]
+
+    clear_gradients = clear_grad
+
+    def minimize(self, loss: torch.Tensor) -> None:
+        """``loss.backward()`` then ``step()``, as Paddle's ``minimize`` in dygraph mode."""
+        loss.backward()
+        self.step()  # type: ignore[attr-defined]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Torch's optimizer state plus ``'lr_scheduler'`` (the schedule's progress, if any)."""
+        state = super().state_dict()  # type: ignore[misc]
+        if self.lr_scheduler is not None:
+            state["lr_scheduler"] = self.lr_scheduler.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (a plain torch optimizer state works too)."""
+        state_dict = dict(state_dict)
+        schedule_state = state_dict.pop("lr_scheduler", None)
+        super().load_state_dict(state_dict)  # type: ignore[misc]
+        if schedule_state is not None and self.lr_scheduler is not None:
+            self.lr_scheduler.load_state_dict(schedule_state)
+
+    def set_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Paddle's name for :meth:`load_state_dict`."""
+        self.load_state_dict(state_dict)
+
+
+class Momentum(_PaddleOptimizer, torch.optim.SGD):
+    """SGD with momentum (``paddle.optimizer.Momentum``), a ``torch.optim.SGD``.
+
+    Args:
+        learning_rate: a float or a :mod:`resvision.optim.lr` schedule.
+        momentum: the momentum factor.
+        parameters: the parameters (e.g. ``model.parameters()``, a generator is fine) or
+            Paddle-style groups ``[{'params': ..., 'weight_decay': ..., 'learning_rate':
+            ratio}]`` where ``learning_rate`` multiplies the global rate.
+        use_nesterov: Nesterov momentum.
+        weight_decay: None, a float (L2 coefficient), :class:`L2Decay` or :class:`L1Decay`.
+        grad_clip: None or a gradient clip (:class:`ClipGradByGlobalNorm`, ...).
+        multi_precision, rescale_grad, use_multi_tensor, name: Paddle options;
+            ``use_multi_tensor`` selects torch's ``foreach`` implementation, ``rescale_grad``
+            must be 1.0 (scale the loss instead), the others are accepted and ignored (torch
+            keeps fp32 parameters under autocast).
+
+    Examples:
+        >>> net = torch.nn.Linear(2, 1)
+        >>> opt = Momentum(learning_rate=0.01, momentum=0.9, weight_decay=L2Decay(1e-4),
+        ...                parameters=net.parameters())
+        >>> isinstance(opt, torch.optim.SGD), opt.get_lr()
+        (True, 0.01)
+        >>> net(torch.ones(1, 2)).sum().backward(); opt.step(); opt.clear_grad()
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | LRScheduler = 0.001,
+        momentum: float = 0.9,
+        parameters: Any = None,
+        use_nesterov: bool = False,
+        weight_decay: float | L2Decay | None = None,
+        grad_clip: Any = None,
+        multi_precision: bool = False,
+        rescale_grad: float = 1.0,
+        use_multi_tensor: bool = False,
+        name: str | None = None,
+    ) -> None:
+        if rescale_grad != 1.0:
+            raise ValueError(
+                f"rescale_grad must be 1.0 (scale the loss instead), got {rescale_grad!r}"
+            )
+        _init_sgd(
+            self,
+            learning_rate,
+            momentum,
+            parameters,
+            use_nesterov,
+            weight_decay,
+            grad_clip,
+            use_multi_tensor,
+        )
+
+
+def _init_sgd(
+    opt: Any,
+    learning_rate: Any,
+    momentum: float,
+    parameters: Any,
+    use_nesterov: bool,
+    weight_decay: Any,
+    grad_clip: Any,
+    use_multi_tensor: bool,
+) -> None:
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or momentum < 0:
+        raise ValueError(f"momentum must be a float >= 0, got {momentum!r}")
+    groups, lr, decay = opt._setup(learning_rate, parameters, weight_decay, grad_clip)
+    torch.optim.SGD.__init__(
+        opt,
+        groups,
+        lr=lr,
+        momentum=float(momentum),
+        nesterov=bool(use_nesterov),
+        weight_decay=decay["weight_decay"],
+        foreach=True if use_multi_tensor else None,
+    )
+    for group in opt.param_groups:
+        group.setdefault("l1_decay", decay["l1_decay"])
+    opt._finish_setup()
+
+
+class SGD(_PaddleOptimizer, torch.optim.SGD):
+    """Plain SGD (``paddle.optimizer.SGD``): :class:`Momentum` with momentum 0.
+
+    Examples:
+        >>> opt = SGD(learning_rate=0.1, parameters=torch.nn.Linear(2, 1).parameters())
+        >>> opt.param_groups[0]['momentum']
+        0.0
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | LRScheduler = 0.001,
+        parameters: Any = None,
+        weight_decay: float | L2Decay | None = None,
+        grad_clip: Any = None,
+        multi_precision: bool = False,
+        name: str | None = None,
+    ) -> None:
+        _init_sgd(self, learning_rate, 0.0, parameters, False, weight_decay, grad_clip, False)
+
+
+class Adam(_PaddleOptimizer, torch.optim.Adam):
+    """Adam (``paddle.optimizer.Adam``), a ``torch.optim.Adam``.
+
+    ``weight_decay`` is coupled L2 (added to the gradient), as Paddle's ``L2Decay``. Paddle's
+    ``epsilon`` placement (``eps * sqrt(1 - beta2^t)``) is algebraically torch's.
+
+    Examples:
+        >>> opt = Adam(learning_rate=1e-3, parameters=torch.nn.Linear(2, 1).parameters())
+        >>> opt.param_groups[0]['betas']
+        (0.9, 0.999)
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | LRScheduler = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        parameters: Any = None,
+        weight_decay: float | L2Decay | None = None,
+        grad_clip: Any = None,
+        lazy_mode: bool = False,
+        multi_precision: bool = False,
+        use_multi_tensor: bool = False,
+        name: str | None = None,
+    ) -> None:
+        groups, lr, decay = self._setup(learning_rate, parameters, weight_decay, grad_clip)
+        torch.optim.Adam.__init__(
+            self,
+            groups,
+            lr=lr,
+            betas=(float(beta1), float(beta2)),
+            eps=float(epsilon),
+            weight_decay=decay["weight_decay"],
+            foreach=True if use_multi_tensor else None,
+        )
+        for group in self.param_groups:
+            group.setdefault("l1_decay", decay["l1_decay"])
+        self._finish_setup()
+
+
+def _decoupled_decay(weight_decay: Any, what: str) -> dict[str, float]:
+    if isinstance(weight_decay, L2Decay):  # includes L1Decay
+        raise TypeError(
+            f"{what} weight_decay is a decoupled coefficient (a float), got {weight_decay!r}; use "
+            "Adam for L2Decay"
+        )
+    if weight_decay is None:
+        return {"weight_decay": 0.0, "l1_decay": 0.0}
+    return _decay_kwargs(weight_decay, what)
+
+
+class AdamW(_PaddleOptimizer, torch.optim.AdamW):
+    """AdamW (``paddle.optimizer.AdamW``), a ``torch.optim.AdamW``: decoupled decay.
+
+    ``lr_ratio`` and ``apply_decay_param_fun`` take parameter names, which torch optimizers do
+    not see: use parameter groups (``{'params': ..., 'weight_decay': 0.0}``) instead.
+
+    Examples:
+        >>> opt = AdamW(learning_rate=1e-3, parameters=torch.nn.Linear(2, 1).parameters())
+        >>> opt.param_groups[0]['weight_decay']
+        0.01
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | LRScheduler = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        parameters: Any = None,
+        weight_decay: float = 0.01,
+        lr_ratio: Any = None,
+        apply_decay_param_fun: Any = None,
+        grad_clip: Any = None,
+        lazy_mode: bool = False,
+        multi_precision: bool = False,
+        name: str | None = None,
+    ) -> None:
+        if lr_ratio is not None or apply_decay_param_fun is not None:
+            raise TypeError(
+                "AdamW lr_ratio / apply_decay_param_fun need parameter names; pass parameter "
+                "groups instead, e.g. [{'params': decay}, {'params': no_decay, 'weight_decay': 0.0}]"
+            )
+        groups, lr, decay = self._setup(
+            learning_rate, parameters, weight_decay, grad_clip, decay_kwargs=_decoupled_decay
+        )
+        torch.optim.AdamW.__init__(
+            self,
+            groups,
+            lr=lr,
+            betas=(float(beta1), float(beta2)),
+            eps=float(epsilon),
+            weight_decay=decay["weight_decay"],
+        )
+        for group in self.param_groups:
+            group.setdefault("l1_decay", 0.0)
+        self._finish_setup()

@@ -1,0 +1,42 @@
+"""Optimizers and learning-rate schedules with Paddle's names (``paddle.optimizer``).
+
+>>> import torch
+>>> from resvision.optim import Momentum, L2Decay, lr
+>>> net = torch.nn.Linear(4, 2)
+>>> schedule = lr.LinearWarmup(lr.CosineAnnealingDecay(0.1, T_max=100), warmup_steps=5,
+...                            start_lr=0.0, end_lr=0.1)
+>>> opt = Momentum(learning_rate=schedule, momentum=0.9, weight_decay=L2Decay(1e-4),
+...                parameters=net.parameters())
+>>> isinstance(opt, torch.optim.SGD), opt.get_lr()
+(True, 0.0)
+
+The optimizers are ``torch.optim`` optimizers; any torch optimizer works with
+``resvision.Model`` too.
+"""
+
+from resvision.engine.optim import (
+    SGD,
+    Adam,
+    AdamW,
+    ClipGradByGlobalNorm,
+    ClipGradByNorm,
+    ClipGradByValue,
+    L1Decay,
+    L2Decay,
+    Momentum,
+)
+
+from . import lr
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "ClipGradByGlobalNorm",
+    "ClipGradByNorm",
+    "ClipGradByValue",
+    "L1Decay",
+    "L2Decay",
+    "Momentum",
+    "lr",
+]

@@ -78,17 +78,15 @@ class BatchNormalize:
         if self.to_rgb:
             x = x.flip(1)
         c = x.shape[1]
-        mean = (
-            torch.tensor(self.mean, device=x.device).expand(c)
-            if len(self.mean) == 1
-            else (torch.tensor(self.mean[:c], device=x.device))
-        )
-        std = (
-            torch.tensor(self.std, device=x.device).expand(c)
-            if len(self.std) == 1
-            else (torch.tensor(self.std[:c], device=x.device))
-        )
-        return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) not in (1, c):
+                raise ValueError(f"BatchNormalize {name} has {len(values)} values for {c} channels")
+        mean = torch.tensor(self.mean, device=x.device).expand(c).reshape(1, c, 1, 1)
+        std = torch.tensor(self.std, device=x.device).expand(c).reshape(1, c, 1, 1)
+        # Divide (not multiply by 1/std) so results equal the per-sample Normalize bit for bit.
+        if x is images:  # already float: do not modify the caller's tensor
+            return (x - mean) / std
+        return x.sub_(mean).div_(std)  # x is a fresh copy: work in place
 
     def __repr__(self) -> str:
         return f"BatchNormalize(mean={self.mean}, std={self.std}, to_rgb={self.to_rgb})"

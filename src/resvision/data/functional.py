@@ -23,7 +23,7 @@ from PIL import Image, ImageEnhance
 Img = Any  # PIL.Image.Image | np.ndarray | torch.Tensor
 
 INTERPOLATIONS = {
-    "nearest": (Image.NEAREST, "nearest"),
+    "nearest": (Image.NEAREST, "nearest-exact"),  # PIL's pixel-centre convention
     "bilinear": (Image.BILINEAR, "bilinear"),
     "bicubic": (Image.BICUBIC, "bicubic"),
     "box": (Image.BOX, None),
@@ -197,7 +197,7 @@ def resize(img: Img, size: tuple[int, int], interpolation: str = "bilinear") -> 
     t = to_chw_tensor(img)
     x = t.unsqueeze(0).float()
     kwargs: dict[str, Any] = {}
-    if torch_mode != "nearest":
+    if not torch_mode.startswith("nearest"):
         kwargs = {"align_corners": False, "antialias": True}
     out = F.interpolate(x, size=(h, w), mode=torch_mode, **kwargs)[0]
     if not t.is_floating_point():

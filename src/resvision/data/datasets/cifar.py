@@ -122,9 +122,10 @@ class Cifar10(InMemoryImageDataset):
 
     Examples:
         >>> from resvision.datasets import Cifar10
-        >>> Cifar10(mode="test", download=False)  # doctest: +IGNORE_EXCEPTION_DETAIL
+        >>> Cifar10(data_file="no/such/cifar-10-python.tar.gz", mode="test")
         Traceback (most recent call last):
-        DatasetNotFoundError: Cifar10 needs the official file cifar-10-python.tar.gz ...
+        ...
+        resvision.data.datasets.download.DatasetNotFoundError: Cifar10: data_file 'no/such/cifar-10-python.tar.gz' does not exist or is not a file
     """
 
     URLS = (

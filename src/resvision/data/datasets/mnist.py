@@ -76,9 +76,10 @@ class MNIST(InMemoryImageDataset):
 
     Examples:
         >>> from resvision.datasets import MNIST
-        >>> MNIST(mode="test", download=False)  # doctest: +IGNORE_EXCEPTION_DETAIL
+        >>> MNIST(image_path="no/such/t10k-images-idx3-ubyte.gz", mode="test")
         Traceback (most recent call last):
-        DatasetNotFoundError: MNIST needs the official file t10k-images-idx3-ubyte.gz ...
+        ...
+        resvision.data.datasets.download.DatasetNotFoundError: MNIST: image_path 'no/such/t10k-images-idx3-ubyte.gz' does not exist or is not a file
     """
 
     NAME = "mnist"

@@ -2,7 +2,7 @@
 package so that examples and tests run with no download.
 
 Made by ``scripts/make_sample.py`` from CIFAR-10 (JPEG) (``../shared/data/cifar10-jpeg.tar.gz``,
-sha256 ``0972878098...b297``): per class in the official order, the first 500
+sha256 ``097287809041...253f10b297``): per class in the official order, the first 500
 ``train/<class>/*.jpg`` and the first 100 ``test/<class>/*.jpg`` files in sorted name order,
 their original JPEG bytes kept (``assets/cifar10_sample.npz``, described by
 ``assets/cifar10_sample.json``). Decoded once into the cache folder.

@@ -1,0 +1,321 @@
+"""One-file checkpoints: atomic writes, path conventions, random-number states, finding the latest.
+
+A training checkpoint is one ``torch.save`` file (suffix ``.pt``) holding one dict:
+
+=============  ==============================================================================
+key            content
+=============  ==============================================================================
+``format``     ``'resvision.checkpoint'`` (how :func:`is_training_checkpoint` recognises one)
+``version``    format version, ``1``
+``model``      ``network.state_dict()``
+``optimizer``  ``optimizer.state_dict()`` or None
+``scheduler``  state of the LR schedule the optimizer carries, or None
+``scaler``     ``GradScaler.state_dict()`` (float16 on CUDA) or None
+``callbacks``  ``{callback key: callback.state_dict()}`` (LRScheduler, EMA, EarlyStopping, ...)
+``metrics``    ``[metric.state_dict()]``: the training metrics' accumulators mid-epoch
+``progress``   ``{'epoch', 'batch', 'global_step'}``: where training continues
+``grads``      parameter gradients when saved in the middle of gradient accumulation, else None
+``rng``        Python, NumPy, torch (CPU) and CUDA / MPS random states at that point
+``loader``     the train loader's ``state_dict()`` (order and augmentation of the epoch), or, for
+               a loader without one, the random states at the start of the epoch
+``config``     the ``fit`` arguments, amp level, network and optimizer class names
+``meta``       ``saved_at`` (ns since the epoch), torch and resvision versions
+=============  ==============================================================================
+
+Files are written atomically (temporary file in the same folder, flush, fsync, ``os.replace``),
+so a crash never leaves a partial file where a good one was. Only plain types and tensors are
+stored, so checkpoints load with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_FORMAT = "resvision.checkpoint"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_SUFFIX = ".pt"
+# Suffixes kept as they are: the path already names a file.
+_FILE_SUFFIXES = (".pt", ".pth", ".ckpt")
+# Paddle writes ``prefix.pdparams`` + ``prefix.pdopt`` (+ ``.pdscaler``); we write ``prefix.pt``.
+_PADDLE_SUFFIXES = (".pdparams", ".pdopt", ".pdscaler", ".pdmodel")
+# Checkpoints that ``find_latest_checkpoint`` never resumes from: ``best`` is written when a
+# monitored value improves, possibly before the end-of-epoch callbacks ran.
+_NOT_RESUMABLE_PREFIXES = ("best",)
+
+
+def checkpoint_path(path: str | os.PathLike[str]) -> Path:
+    """Return the file a checkpoint ``path`` names, accepting Paddle-style prefixes.
+
+    ``'out/final'`` -> ``'out/final.pt'``; ``'out/3.pdparams'`` -> ``'out/3.pt'``;
+    ``'w.pt'`` / ``'w.pth'`` / ``'w.ckpt'`` stay as they are.
+
+    Args:
+        path: A file prefix (Paddle's convention) or a file name.
+
+    Returns:
+        The checkpoint's file path.
+
+    Raises:
+        ValueError: ``path`` is empty or names a folder.
+
+    Examples:
+        >>> checkpoint_path("output/final").as_posix()
+        'output/final.pt'
+        >>> checkpoint_path("output/3.pdparams").as_posix()
+        'output/3.pt'
+    """
+    text = os.fspath(path)
+    if not text or text.endswith(("/", os.sep)) or Path(text).name in ("", ".", ".."):
+        raise ValueError(f"checkpoint path must be 'dirname/file_prefix' or a file, got {text!r}")
+    p = Path(text)
+    if p.suffix in _FILE_SUFFIXES:
+        return p
+    if p.suffix in _PADDLE_SUFFIXES:
+        p = p.with_suffix("")
+    return p.with_name(p.name + CHECKPOINT_SUFFIX)
+
+
+def existing_checkpoint_path(path: str | os.PathLike[str]) -> Path:
+    """Return the existing file for ``path``: its :func:`checkpoint_path`, else ``path`` itself.
+
+    Raises:
+        FileNotFoundError: neither exists.
+    """
+    resolved = checkpoint_path(path)
+    if resolved.is_file():
+        return resolved
+    if Path(path).is_file():
+        return Path(path)
+    raise FileNotFoundError(f"no checkpoint at {os.fspath(path)!r} (looked for {str(resolved)!r})")
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``torch.save(obj)`` to ``path`` atomically and durably.
+
+    The data goes to a temporary file in the same folder, which is flushed, fsynced and renamed
+    over ``path``; the folder is fsynced so that the rename survives a power cut.
+
+    Args:
+        obj: What to save.
+        path: The destination file; missing parent folders are created.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Examples:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     p = atomic_save({"a": torch.ones(2)}, Path(d) / "x.pt")
+        ...     torch.load(p, weights_only=True)["a"].tolist()
+        [1.0, 1.0]
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: torch.device | str | None = "cpu"
+) -> Any:
+    """Load a checkpoint (or a plain state dict) safely, with ``weights_only=True``.
+
+    Args:
+        path: A checkpoint path or Paddle-style prefix (see :func:`checkpoint_path`).
+        map_location: Where tensors are loaded.
+
+    Returns:
+        The stored object.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a readable torch file.
+    """
+    file = existing_checkpoint_path(path)
+    try:
+        return torch.load(file, map_location=map_location, weights_only=True)
+    except Exception as err:  # a truncated or foreign file: say which one
+        raise ValueError(f"cannot read checkpoint {str(file)!r}: {err}") from err
+
+
+def is_training_checkpoint(obj: Any) -> bool:
+    """True when ``obj`` is a resvision training checkpoint dict (not a plain state dict)."""
+    return isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT
+
+
+def find_latest_checkpoint(save_dir: str | os.PathLike[str]) -> Path | None:
+    """Return the checkpoint in ``save_dir`` that training would resume from, or None.
+
+    Candidates are the ``*.pt`` training checkpoints of the folder, except ``best*`` (a best
+    model may be saved before the end-of-epoch callbacks ran). The newest wins: the most
+    optimizer steps, then the latest ``meta.saved_at``. Files are opened memory-mapped, so only
+    their small metadata is read.
+
+    Args:
+        save_dir: The folder ``fit(save_dir=...)`` wrote to.
+
+    Returns:
+        The path, or None when the folder holds no training checkpoint.
+
+    Examples:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     print(find_latest_checkpoint(d))
+        None
+    """
+    folder = Path(save_dir)
+    if not folder.is_dir():
+        return None
+    best_key, best_path = None, None
+    for file in folder.glob(f"*{CHECKPOINT_SUFFIX}"):
+        if file.name.startswith((".", *_NOT_RESUMABLE_PREFIXES)) or not file.is_file():
+            continue
+        try:
+            obj = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # not a torch file, or unreadable: not a candidate
+            continue
+        if not is_training_checkpoint(obj) or "progress" not in obj:
+            continue
+        key = (int(obj["progress"].get("global_step", 0)), int(obj["meta"].get("saved_at", 0)))
+        if best_key is None or key > best_key:
+            best_key, best_path = key, file
+    return best_path
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Return the Python, NumPy, torch CPU and (when in use) CUDA and MPS random states.
+
+    NumPy's state is stored as a tensor so that checkpoints load with ``weights_only=True``.
+
+    Examples:
+        >>> state = capture_rng_state()
+        >>> a = torch.rand(1)
+        >>> restore_rng_state(state)
+        >>> bool(torch.rand(1) == a)
+        True
+    """
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if hasattr(torch, "mps") and torch.backends.mps.is_available():
+        state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore the random states captured by :func:`capture_rng_state`.
+
+    CUDA states are restored when the number of visible GPUs matches; otherwise a warning is
+    given (the run continues, but is no longer bit-identical).
+    """
+    random.setstate(_as_python_state(state["python"]))
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["kind"],
+            np_state["keys"].cpu().numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
+        else:
+            warnings.warn(
+                f"checkpoint holds {len(cuda_states)} CUDA random states but "
+                f"{torch.cuda.device_count()} GPUs are visible; CUDA random states not restored",
+                stacklevel=2,
+            )
+    if "mps" in state and hasattr(torch, "mps") and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(state["mps"].cpu())
+
+
+def _as_python_state(state: Any) -> tuple:
+    # torch.save keeps tuples, but be lenient with lists from other writers.
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+def to_safe(obj: Any) -> Any:
+    """Convert NumPy values in ``obj`` to Python numbers and tensors (recursively).
+
+    Callback and metric states may hold NumPy scalars or arrays; ``weights_only`` loading
+    rejects those, so they are converted before saving.
+    """
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Mapping):
+        return {k: to_safe(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return tuple(to_safe(v) for v in obj)
+    if isinstance(obj, list):
+        return [to_safe(v) for v in obj]
+    return obj
+
+
+def clone_tree(obj: Any) -> Any:
+    """Deep-copy the tensors of a nested state (dicts, lists, tuples), keep other leaves."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, Mapping):
+        return {k: clone_tree(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return tuple(clone_tree(v) for v in obj)
+    if isinstance(obj, list):
+        return [clone_tree(v) for v in obj]
+    return obj
+
+
+def now_ns() -> int:
+    """The wall-clock time stored as ``meta.saved_at``."""
+    return time.time_ns()
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":  # directories cannot be opened for fsync on Windows
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,401 @@
+"""The driver behind ``Model.fit``: loaders, callbacks, the epoch loop, checkpoints, resume.
+
+Order of events in an epoch (the callbacks see Paddle's hooks):
+
+1. ``on_epoch_begin(epoch, {'start_step': first batch})`` (``start_step`` > 0 when resuming
+   inside the epoch);
+2. per batch: ``on_train_batch_begin(step)``, forward/backward/step,
+   ``on_train_batch_end(step, logs)``; ``save_dir/last.pt`` every ``save_steps`` optimizer steps;
+3. evaluation when due: ``on_eval_begin``, batch hooks, ``on_eval_end(eval logs)``;
+4. ``on_epoch_end(epoch, train logs + eval logs prefixed 'eval_')``, where ModelCheckpoint
+   (last in the list) saves ``save_dir/{epoch}.pt``.
+
+``on_train_end`` follows the last epoch (ModelCheckpoint saves ``final.pt``). On Ctrl-C or
+SIGTERM, ``save_dir/last.pt`` is written at the next step boundary and the signal then takes
+its course; on an exception (a NaN loss included) nothing more is saved.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from resvision.engine import loops
+from resvision.engine.checkpoint import (
+    find_latest_checkpoint,
+    is_training_checkpoint,
+    load_checkpoint,
+    restore_rng_state,
+)
+from resvision.engine.interrupt import InterruptGuard
+from resvision.engine.resume import (
+    FitSession,
+    capture_training_state,
+    carried_scheduler,
+    restore_grads,
+    restore_metrics,
+    resume_epoch,
+    start_epoch,
+)
+
+if TYPE_CHECKING:
+    from resvision.engine.model import Model
+
+# Settings that must not change between a run and its resumption for the result to be identical.
+_RESUME_SENSITIVE = (
+    "batch_size",
+    "accumulate_grad_batches",
+    "steps_per_epoch",
+    "shuffle",
+    "drop_last",
+)
+LAST_CHECKPOINT = "last"
+
+
+def check_int(value: Any, name: str, minimum: int = 0) -> int:
+    """Return ``value`` when it is an int >= ``minimum``, else raise ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def split_batch_size(batch_size: Any) -> tuple[int, int]:
+    """``(train, eval)`` batch sizes from an int or Paddle's ``[train, eval]`` pair."""
+    if isinstance(batch_size, (list, tuple)):
+        if len(batch_size) != 2:
+            raise ValueError(
+                f"batch_size must be an int or [train_batch_size, eval_batch_size], got {batch_size!r}"
+            )
+        return check_int(batch_size[0], "batch_size", 1), check_int(batch_size[1], "batch_size", 1)
+    size = check_int(batch_size, "batch_size", 1)
+    return size, size
+
+
+def make_loader(
+    model: Model,
+    data: Any,
+    batch_size: int,
+    shuffle: bool,
+    drop_last: bool,
+    num_workers: int,
+    seed: int,
+) -> Any:
+    """A loader for ``data``: built for a Dataset, used as it is for any other iterable.
+
+    Raises:
+        ValueError: ``data`` is None.
+        TypeError: ``data`` is neither a Dataset nor an iterable of batches.
+    """
+    if data is None:
+        raise ValueError("no data given: pass a Dataset, a DataLoader or an iterable of batches")
+    if isinstance(data, IterableDataset):
+        check_int(batch_size, "batch_size", 1)
+        return DataLoader(
+            data,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            pin_memory=model.device.type == "cuda",
+        )
+    if isinstance(data, Dataset):
+        from resvision.data.loader import build_loader
+
+        check_int(batch_size, "batch_size", 1)
+        check_int(num_workers, "num_workers", 0)
+        return build_loader(
+            data,
+            batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=num_workers,
+            device=model.device,
+            seed=seed,
+        )
+    if not hasattr(data, "__iter__"):
+        raise TypeError(
+            f"data must be a torch Dataset, a DataLoader or an iterable of batches, got "
+            f"{type(data).__name__}"
+        )
+    return data
+
+
+def configure_callbacks(
+    model: Model,
+    callbacks: Any,
+    *,
+    verbose: int,
+    log_freq: int,
+    mode: str = "train",
+    epochs: int | None = None,
+    steps: int | None = None,
+    save_dir: str | os.PathLike[str] | None = None,
+    save_freq: int = 1,
+    batch_size: int | None = None,
+) -> Any:
+    """The ``CallbackList`` of a run: the user's callbacks plus Paddle's defaults.
+
+    Built by :func:`resvision.engine.callbacks.base.config_callbacks`; then ModelCheckpoint
+    is moved after every other callback except EMA, so that the checkpoints it writes at the
+    end of an epoch hold the state after the other callbacks' end-of-epoch work (a per-epoch
+    schedule step, ReduceLROnPlateau): resuming from them must not replay that work.
+    """
+    from resvision.engine.callbacks.base import config_callbacks
+    from resvision.engine.callbacks.checkpointing import ModelCheckpoint
+    from resvision.engine.callbacks.ema import EMA
+
+    cbk_list = config_callbacks(
+        callbacks,
+        model=model,
+        batch_size=batch_size,
+        epochs=epochs,
+        steps=steps,
+        log_freq=log_freq,
+        verbose=verbose,
+        save_freq=save_freq,
+        save_dir=save_dir,
+        metrics=model.metrics_names(),
+        mode=mode,
+    )
+    rank = {ModelCheckpoint: 1, EMA: 2}
+    order = sorted(
+        cbk_list.callbacks,
+        key=lambda cb: max((r for cls, r in rank.items() if isinstance(cb, cls)), default=0),
+    )
+    cbk_list.callbacks[:] = order  # stable sort: the others keep their order
+    return cbk_list
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's (all devices) global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def run_fit(model: Model, **kw: Any) -> None:
+    """Train ``model``; the arguments and their meaning are those of ``Model.fit``."""
+    runner = model._runner(train=True)
+    if kw["train_data"] is None:
+        raise ValueError("train_data must be given")
+    train_bs, eval_bs = split_batch_size(kw["batch_size"])
+    epochs = check_int(kw["epochs"], "epochs", 0)
+    eval_freq = check_int(kw["eval_freq"], "eval_freq", 1)
+    log_freq = check_int(kw["log_freq"], "log_freq", 1)
+    save_freq = check_int(kw["save_freq"], "save_freq", 1)
+    accumulate = check_int(kw["accumulate_grad_batches"], "accumulate_grad_batches", 1)
+    num_iters = kw["num_iters"] and check_int(kw["num_iters"], "num_iters", 1)
+    save_steps = kw["save_steps"] and check_int(kw["save_steps"], "save_steps", 1)
+    save_dir, seed, verbose = kw["save_dir"], kw["seed"], kw["verbose"]
+    if seed is not None:
+        check_int(seed, "seed", 0)
+    if save_steps and save_dir is None:
+        raise ValueError("save_steps needs save_dir: the folder to write last.pt to")
+
+    ckpt = _resume_checkpoint(kw["resume"], save_dir, verbose)
+    saved_fit = ckpt["config"].get("fit", {}) if ckpt is not None else {}
+    if ckpt is None and seed is not None:
+        seed_everything(seed)
+    loader_seed = saved_fit.get("loader_seed")
+    if loader_seed is None:
+        loader_seed = seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
+    loader = make_loader(
+        model,
+        kw["train_data"],
+        train_bs,
+        kw["shuffle"],
+        kw["drop_last"],
+        kw["num_workers"],
+        loader_seed,
+    )
+    eval_loader = None
+    if kw["eval_data"] is not None:
+        eval_loader = make_loader(
+            model, kw["eval_data"], eval_bs, False, False, kw["num_workers"], loader_seed
+        )
+    steps = loops._length(loader)
+    if num_iters is not None and steps:
+        # Paddle: num_iters overrides epochs. An epoch has ceil(steps / k) optimizer steps.
+        epochs = math.ceil(num_iters / math.ceil(steps / accumulate))
+
+    check_finite = runner.scaler is None
+    session = FitSession(loader=loader)
+    session.config = {
+        "epochs": epochs,
+        "batch_size": train_bs,
+        "eval_batch_size": eval_bs,
+        "accumulate_grad_batches": accumulate,
+        "steps_per_epoch": steps,
+        "shuffle": bool(kw["shuffle"]),
+        "drop_last": bool(kw["drop_last"]),
+        "num_iters": num_iters,
+        "seed": seed,
+        "loader_seed": loader_seed,
+        "save_freq": save_freq,
+        "save_steps": save_steps,
+        "eval_freq": eval_freq,
+        "check_finite": check_finite,
+    }
+    model._session = session
+    progress = session.progress
+    if ckpt is not None:
+        _warn_config_changes(saved_fit, session.config)
+        _restore_model_state(model, runner, session, ckpt)
+    else:
+        runner.optimizer.zero_grad(set_to_none=True)
+
+    cbks = configure_callbacks(
+        model,
+        kw["callbacks"],
+        verbose=verbose,
+        log_freq=log_freq,
+        epochs=epochs,
+        steps=steps,
+        save_dir=save_dir,
+        save_freq=save_freq,
+        batch_size=train_bs,
+    )
+    session.callbacks = cbks
+    model.stop_training = False
+
+    def save_last() -> None:
+        model.save(Path(save_dir) / LAST_CHECKPOINT)
+
+    def after_step() -> None:
+        if save_steps and progress.global_step % save_steps == 0:
+            save_last()
+
+    with InterruptGuard() as guard:
+        options = loops.TrainEpochOptions(
+            steps=steps,
+            accumulate=accumulate,
+            log_freq=log_freq,
+            num_iters=num_iters,
+            check_finite=check_finite,
+            should_stop=lambda: model.stop_training or guard.requested is not None,
+            after_step=after_step if save_steps else None,
+        )
+        model.mode = "train"
+        cbks.on_train_begin({})
+        iterator = None
+        if ckpt is not None:
+            cbks.load_state_dict(ckpt.get("callbacks") or {})
+            if progress.batch > 0:
+                restore_metrics(runner, session, ckpt.get("metrics"))
+                iterator = resume_epoch(loader, progress.epoch, progress.batch, ckpt.get("loader"))
+                saved = ckpt.get("loader") or {}
+                session.epoch_rng = {"rng": saved["rng"], "generators": saved["generators"]}
+            restore_rng_state(ckpt["rng"])
+        logs: dict[str, Any] = {}
+        while progress.epoch < epochs and not (num_iters and progress.global_step >= num_iters):
+            epoch = progress.epoch
+            if iterator is None:
+                progress.batch = 0
+                session.losses.reset()
+                runner.reset_metrics()
+                iterator = start_epoch(loader, epoch, session)
+            cbks.on_epoch_begin(epoch, {"start_step": progress.batch})
+            completed = loops.train_one_epoch(
+                runner, iterator, cbks, progress, session.losses, options
+            )
+            iterator = None
+            session.losses.read(epoch if check_finite else None)
+            if guard.requested is not None:
+                if save_dir is not None:
+                    save_last()
+                else:
+                    warnings.warn(
+                        "training interrupted; no save_dir, so no checkpoint", stacklevel=3
+                    )
+                guard.stop()
+            logs = {"loss": session.losses.mean(), **loops.metric_values(runner.metrics)}
+            logs["lr"] = loops._learning_rate(runner.optimizer)
+            if completed:
+                progress.epoch, progress.batch = epoch + 1, 0
+            else:
+                session.snapshot = capture_training_state(runner, session)
+            if eval_loader is not None and epoch % eval_freq == 0:
+                model.mode = "eval"
+                eval_logs = loops.evaluate(runner, eval_loader, cbks, log_freq=log_freq)
+                logs.update({f"eval_{k}": v for k, v in eval_logs.items()})
+                model.mode = "train"
+            cbks.on_epoch_end(epoch, logs)
+            if not completed or model.stop_training:
+                break
+        cbks.on_train_end(logs)
+
+
+def _resume_checkpoint(resume: Any, save_dir: Any, verbose: int) -> dict[str, Any] | None:
+    if resume is None or resume is False:
+        return None
+    if isinstance(resume, str) and resume == "auto":
+        if save_dir is None:
+            raise ValueError("resume='auto' needs save_dir: the folder to look for checkpoints in")
+        path = find_latest_checkpoint(save_dir)
+        if path is None:
+            if verbose:
+                print(
+                    f"resume='auto': no checkpoint in {os.fspath(save_dir)!r}, starting from scratch"
+                )
+            return None
+    elif isinstance(resume, (str, os.PathLike)):
+        path = resume
+    else:
+        raise TypeError(
+            f"resume must be None, 'auto' or a checkpoint path, got {type(resume).__name__}"
+        )
+    ckpt = load_checkpoint(path)
+    if not is_training_checkpoint(ckpt):
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a resvision training checkpoint (it may be weights only, "
+            "written with save(training=False)); use model.load() for weights"
+        )
+    if verbose:
+        p = ckpt["progress"]
+        print(
+            f"resuming from {os.fspath(path)!r}: epoch {p['epoch']}, step {p['batch']}, "
+            f"global step {p['global_step']}"
+        )
+    return ckpt
+
+
+def _warn_config_changes(saved: dict[str, Any], current: dict[str, Any]) -> None:
+    changed = [
+        f"{k}={current.get(k)!r} (was {saved.get(k)!r})"
+        for k in _RESUME_SENSITIVE
+        if k in saved and saved.get(k) != current.get(k)
+    ]
+    if changed:
+        warnings.warn(
+            "resuming with other settings than the checkpoint's: "
+            + ", ".join(changed)
+            + "; the run will not match an uninterrupted one",
+            stacklevel=4,
+        )
+
+
+def _restore_model_state(
+    model: Model, runner: loops.StepRunner, session: FitSession, ckpt: dict[str, Any]
+) -> None:
+    """Weights, optimizer, schedule, scaler, progress and gradients (before on_train_begin)."""
+    model.network.load_state_dict(ckpt["model"])
+    if ckpt.get("optimizer"):
+        runner.optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler = carried_scheduler(runner.optimizer)
+    if scheduler is not None and ckpt.get("scheduler"):
+        scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt.get("scaler"):
+        if runner.scaler is None:
+            warnings.warn(
+                "the checkpoint has a loss-scaler state but amp fp16 is off", stacklevel=4
+            )
+        else:
+            runner.scaler.load_state_dict(ckpt["scaler"])
+    session.progress.load_state_dict(ckpt["progress"])
+    restore_grads(runner, ckpt.get("grads"))

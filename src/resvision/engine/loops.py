@@ -1,0 +1,512 @@
+"""The training, evaluation and prediction loops, as plain functions.
+
+:class:`StepRunner` runs one batch (forward, loss, backward, optimizer step, metrics) and never
+waits for the device. The loops around it read values back to the host only on logging steps
+(every ``log_freq`` steps and at the end of an epoch): per-step losses are kept as device
+tensors until then, so a GPU is never stalled by a ``.item()`` per step. The same read checks
+that every loss since the last read was finite, and names the first step that was not.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from resvision.engine.amp import AmpSettings
+from resvision.engine.device import move_to_device, synchronize
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite.
+
+    Attributes:
+        value: The loss value.
+        epoch: The epoch (0-based) of the first non-finite loss.
+        step: Its batch index within the epoch.
+        global_step: Optimizer steps taken when it was seen.
+    """
+
+    def __init__(self, value: float, epoch: int, step: int, global_step: int) -> None:
+        self.value, self.epoch, self.step, self.global_step = value, epoch, step, global_step
+        super().__init__(
+            f"training loss is {value} at epoch {epoch}, step {step} (global step {global_step}); "
+            "training stopped, the checkpoints written before are kept. Lower the learning rate, "
+            "check the data for NaN/inf, or use amp_configs='fp16' (its loss scaler skips "
+            "steps with inf/NaN gradients)"
+        )
+
+
+@dataclass
+class TrainProgress:
+    """Where training stands: the epoch, batches consumed in it, optimizer steps so far."""
+
+    epoch: int = 0
+    batch: int = 0
+    global_step: int = 0
+
+    def state_dict(self) -> dict[str, int]:
+        """``{'epoch', 'batch', 'global_step'}``."""
+        return {"epoch": self.epoch, "batch": self.batch, "global_step": self.global_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.epoch = int(state["epoch"])
+        self.batch = int(state["batch"])
+        self.global_step = int(state["global_step"])
+
+
+def to_list(value: Any) -> list:
+    """``value`` as a list: lists and tuples are converted, anything else is wrapped."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def metric_names(metrics: Sequence[Any], with_loss: bool) -> list[str]:
+    """Paddle's log names: ``['loss']`` (when a loss is set) and every metric's ``name()``."""
+    names = ["loss"] if with_loss else []
+    for metric in metrics:
+        names.extend(to_list(metric.name()))
+    return names
+
+
+def metric_values(metrics: Sequence[Any]) -> dict[str, float]:
+    """``{name: accumulated value}`` over all metrics (reads back from the device)."""
+    out: dict[str, float] = {}
+    for metric in metrics:
+        names, values = to_list(metric.name()), to_list(metric.accumulate())
+        if len(names) != len(values):
+            raise ValueError(
+                f"{type(metric).__name__}.name() gives {len(names)} names but accumulate() "
+                f"gives {len(values)} values"
+            )
+        out.update({n: float(v) for n, v in zip(names, values)})
+    return out
+
+
+class StepRunner:
+    """Runs one batch of training, evaluation or prediction on the model's device.
+
+    Args:
+        network: The module (its ``train()`` / ``eval()`` mode is set by the loops).
+        forward: What computes the outputs: ``network`` or its ``torch.compile`` version.
+        loss_fn: A loss module or callable ``loss(*outputs, *labels)``; may return a list.
+        optimizer: The optimizer, or None for evaluation only.
+        metrics: Metrics with Paddle's ``compute`` / ``update`` protocol.
+        amp: Autocast settings.
+        scaler: The float16 loss scaler, or None.
+        device: Where batches go.
+        channels_last: Give 4-d inputs the channels-last memory format.
+        num_inputs: How many leading entries of a batch are network inputs (the rest are labels).
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        forward: Callable[..., Any],
+        loss_fn: Callable[..., Any] | None,
+        optimizer: torch.optim.Optimizer | None,
+        metrics: Sequence[Any],
+        amp: AmpSettings,
+        scaler: torch.amp.GradScaler | None,
+        device: torch.device,
+        channels_last: bool = False,
+        num_inputs: int = 1,
+    ) -> None:
+        self.network = network
+        self.forward = forward
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.metrics = list(metrics)
+        self.amp = amp
+        self.scaler = scaler
+        self.device = device
+        self.channels_last = channels_last
+        self.num_inputs = num_inputs
+
+    def split_batch(self, batch: Any, with_labels: bool = True) -> tuple[list, list]:
+        """Split a batch into (inputs, labels) on the device.
+
+        A batch is a tensor / array (inputs only) or a list / tuple whose first ``num_inputs``
+        entries are inputs and the rest labels. Integer labels of shape [N, 1] (Paddle's
+        datasets) become [N], the shape ``nn.CrossEntropyLoss`` wants.
+        """
+        if isinstance(batch, dict):
+            raise TypeError(
+                "batches must be tensors or (inputs..., labels...) tuples, got a dict with keys "
+                f"{sorted(batch)}"
+            )
+        parts = list(batch) if isinstance(batch, (list, tuple)) else [batch]
+        inputs = move_to_device(
+            parts[: self.num_inputs], self.device, channels_last=self.channels_last
+        )
+        if not with_labels:
+            return inputs, []
+        labels = move_to_device(parts[self.num_inputs :], self.device)
+        labels = [
+            y[:, 0]
+            if isinstance(y, torch.Tensor)
+            and y.dim() == 2
+            and y.shape[1] == 1
+            and not y.is_floating_point()
+            else y
+            for y in labels
+        ]
+        return inputs, labels
+
+    def compute_loss(self, outputs: list, labels: list) -> torch.Tensor:
+        """The loss (a sum when the loss function returns several)."""
+        losses = to_list(self.loss_fn(*outputs, *labels))
+        return losses[0] if len(losses) == 1 else torch.stack([x.float() for x in losses]).sum()
+
+    def forward_backward(
+        self, inputs: list, labels: list, loss_scale: float = 1.0
+    ) -> tuple[list, torch.Tensor]:
+        """Forward and backward of one (micro-)batch; gradients add to ``.grad``.
+
+        Args:
+            inputs: Network inputs on the device.
+            labels: Labels on the device.
+            loss_scale: Multiplies the loss before backward (``1/k`` for gradient accumulation).
+
+        Returns:
+            (outputs, loss): outputs as a list, the unscaled loss detached (still on the device).
+        """
+        with self.amp.autocast():
+            outputs = to_list(self.forward(*inputs))
+            loss = self.compute_loss(outputs, labels)
+        scaled = loss * loss_scale if loss_scale != 1.0 else loss
+        if self.scaler is not None:
+            scaled = self.scaler.scale(scaled)
+        scaled.backward()
+        return outputs, loss.detach()
+
+    def optimizer_step(self) -> None:
+        """Apply the accumulated gradients and clear them (``set_to_none``)."""
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)  # skips the step when gradients hold inf/NaN
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def update_metrics(self, outputs: list, labels: list, return_values: bool = False) -> list:
+        """``metric.compute`` then ``metric.update`` for each metric (``update_state`` when the
+        batch value is not wanted: it skips the host sync reading that value costs)."""
+        values = []
+        detached = [o.detach() if isinstance(o, torch.Tensor) else o for o in outputs]
+        for metric in self.metrics:
+            computed = to_list(metric.compute(*detached, *labels))
+            if return_values or not hasattr(metric, "update_state"):
+                values.append(metric.update(*computed))
+            else:
+                metric.update_state(*computed)
+        return values
+
+    @torch.no_grad()
+    def eval_forward(self, inputs: list, labels: list) -> tuple[list, torch.Tensor | None]:
+        """Forward (and the loss when a loss function and labels are given), no gradients."""
+        with self.amp.autocast():
+            outputs = to_list(self.forward(*inputs))
+            loss = (
+                self.compute_loss(outputs, labels) if self.loss_fn is not None and labels else None
+            )
+        return outputs, loss
+
+    def reset_metrics(self) -> None:
+        """Reset every metric's accumulators."""
+        for metric in self.metrics:
+            metric.reset()
+
+
+def batch_size_of(inputs: list) -> int:
+    """The number of samples of a batch (the first dimension of its first input)."""
+    first = inputs[0]
+    return int(first.shape[0]) if hasattr(first, "shape") else len(first)
+
+
+@dataclass
+class LossTracker:
+    """Per-step losses kept on the device until a logging step reads them all at once.
+
+    Attributes:
+        total: Sample-weighted sum of the losses read so far (this epoch).
+        count: Samples behind ``total``.
+        last: The most recent loss read.
+    """
+
+    total: float = 0.0
+    count: int = 0
+    last: float = math.nan
+    pending: list[tuple[int, int, torch.Tensor, int]] = field(default_factory=list)
+
+    def add(self, step: int, global_step: int, loss: torch.Tensor, batch_size: int) -> None:
+        """Remember a step's loss (no host sync)."""
+        self.pending.append((step, global_step, loss, batch_size))
+
+    def read(self, epoch: int | None = None) -> float:
+        """Read the pending losses (one host sync) and return the latest.
+
+        Args:
+            epoch: When given, a non-finite loss raises :class:`NonFiniteLossError` naming it.
+        """
+        if self.pending:
+            values = torch.stack([p[2].float() for p in self.pending]).tolist()
+            for (step, global_step, _, size), value in zip(self.pending, values):
+                if epoch is not None and not math.isfinite(value):
+                    self.pending.clear()
+                    raise NonFiniteLossError(value, epoch, step, global_step)
+                self.total += value * size
+                self.count += size
+            self.last = values[-1]
+            self.pending.clear()
+        return self.last
+
+    def mean(self) -> float:
+        """The sample-weighted mean of the losses read so far (NaN when none)."""
+        return self.total / self.count if self.count else math.nan
+
+    def reset(self) -> None:
+        """Start a new epoch."""
+        self.total, self.count, self.last = 0.0, 0, math.nan
+        self.pending.clear()
+
+    def state_dict(self) -> dict[str, float]:
+        """The epoch's running sum (pending losses must have been read)."""
+        return {"total": self.total, "count": self.count, "last": self.last}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.pending.clear()
+        self.total, self.count = float(state["total"]), int(state["count"])
+        self.last = float(state.get("last", math.nan))
+
+
+@dataclass
+class TrainEpochOptions:
+    """Settings of :func:`train_one_epoch` that stay fixed during a fit.
+
+    Attributes:
+        steps: Batches per epoch (``len(loader)``), or None when unknown.
+        accumulate: Batches whose gradients add up before one optimizer step.
+        log_freq: Loss and metrics go into the batch logs every ``log_freq`` steps.
+        num_iters: Stop after this many optimizer steps in total (None: no limit).
+        check_finite: Raise :class:`NonFiniteLossError` on a NaN/inf loss (off when a loss
+            scaler handles those steps).
+        should_stop: Called after each batch; True ends the epoch early.
+        after_step: Called after each optimizer step (periodic checkpoints).
+    """
+
+    steps: int | None
+    accumulate: int = 1
+    log_freq: int = 10
+    num_iters: int | None = None
+    check_finite: bool = True
+    should_stop: Callable[[], bool] = lambda: False
+    after_step: Callable[[], None] | None = None
+
+
+def train_one_epoch(
+    runner: StepRunner,
+    batches: Iterator[Any],
+    callbacks: Any,
+    progress: TrainProgress,
+    losses: LossTracker,
+    options: TrainEpochOptions,
+) -> bool:
+    """Train on the batches of one epoch, from ``progress.batch`` on.
+
+    Gradients of ``options.accumulate`` consecutive batches add up (each loss scaled by
+    ``1/k``, so the step equals one batch ``k`` times larger) before one optimizer step; the
+    last group of an epoch may be smaller and is scaled by ``1/its size``.
+
+    Args:
+        runner: Runs each batch.
+        batches: An iterator over the epoch's remaining batches.
+        callbacks: A ``CallbackList``; gets ``on_train_batch_begin/end(step, logs)``.
+        progress: Advanced in place (``batch`` per batch, ``global_step`` per optimizer step).
+        losses: Collects the epoch's losses.
+        options: See :class:`TrainEpochOptions`.
+
+    Returns:
+        True when the epoch ran to its end, False when it stopped early (``num_iters``
+        reached or ``options.should_stop()``).
+
+    Raises:
+        NonFiniteLossError: a loss was NaN/inf (seen at the next logging step).
+    """
+    runner.network.train()
+    k, steps = options.accumulate, options.steps
+    full_end = (steps // k) * k if steps is not None else None
+    timer = _Throughput(runner.device)
+    for batch in batches:
+        step = progress.batch
+        inputs, labels = runner.split_batch(batch)
+        size = batch_size_of(inputs)
+        callbacks.on_train_batch_begin(step, {"batch_size": size})
+        last_of_epoch = steps is not None and step + 1 == steps
+        update = (step + 1) % k == 0 or last_of_epoch
+        group = k if full_end is None or step < full_end else steps - full_end
+        outputs, loss = runner.forward_backward(inputs, labels, 1.0 / group)
+        if update:
+            runner.optimizer_step()
+        if runner.metrics:
+            runner.update_metrics(outputs, labels)
+        progress.batch += 1
+        progress.global_step += int(update)
+        losses.add(step, progress.global_step, loss, size)
+        timer.add(size)
+        logs = {"batch_size": size, "step": step, "global_step": progress.global_step}
+        logs["lr"] = _learning_rate(runner.optimizer)
+        if (step + 1) % options.log_freq == 0 or last_of_epoch:
+            logs["loss"] = losses.read(progress.epoch if options.check_finite else None)
+            logs.update(metric_values(runner.metrics))
+            logs["ips"] = timer.read()
+        callbacks.on_train_batch_end(step, logs)
+        if update and options.after_step is not None:
+            options.after_step()
+        reached = options.num_iters is not None and progress.global_step >= options.num_iters
+        if (reached and update) or options.should_stop():
+            return last_of_epoch
+    if progress.batch % k != 0 and steps is None:
+        # An iterable without len() ended inside an accumulation group: apply what was
+        # gathered, rescaled from 1/k to 1/(batches in the group).
+        _rescale_grads(runner.network, k / (progress.batch % k))
+        runner.optimizer_step()
+        progress.global_step += 1
+    return True
+
+
+def _rescale_grads(network: nn.Module, factor: float) -> None:
+    grads = [p.grad for p in network.parameters() if p.grad is not None]
+    if grads:
+        torch._foreach_mul_(grads, factor)
+
+
+def _learning_rate(optimizer: torch.optim.Optimizer | None) -> float:
+    if optimizer is None or not optimizer.param_groups:
+        return math.nan
+    return float(optimizer.param_groups[0]["lr"])
+
+
+class _Throughput:
+    """Images per second between logging steps (timed after the host sync of the read)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.samples = 0
+        self.start = time.perf_counter()
+
+    def add(self, n: int) -> None:
+        self.samples += n
+
+    def read(self) -> float:
+        synchronize(self.device)
+        now = time.perf_counter()
+        ips = self.samples / max(now - self.start, 1e-9)
+        self.samples, self.start = 0, now
+        return ips
+
+
+def evaluate(
+    runner: StepRunner,
+    loader: Iterable[Any],
+    callbacks: Any,
+    *,
+    log_freq: int = 10,
+    num_iters: int | None = None,
+) -> dict[str, float]:
+    """Evaluate on every batch of ``loader`` (or the first ``num_iters``).
+
+    Metrics are reset before and after. The loss is the mean over samples (a last partial
+    batch counts with its true size), not Paddle's last-batch loss.
+
+    Args:
+        runner: Runs each batch.
+        loader: The evaluation batches.
+        callbacks: Gets ``on_eval_begin({'steps', 'metrics'})``, the batch hooks and
+            ``on_eval_end(logs)``.
+        log_freq: Loss and metrics go into the batch logs every ``log_freq`` steps.
+        num_iters: Evaluate only this many batches.
+
+    Returns:
+        ``{'loss': mean loss (when a loss is set), <metric name>: value, ...}``.
+    """
+    steps = _length(loader)
+    if num_iters is not None:
+        steps = num_iters if steps is None else min(steps, num_iters)
+    names = metric_names(runner.metrics, runner.loss_fn is not None)
+    runner.network.eval()
+    runner.reset_metrics()
+    callbacks.on_eval_begin({"steps": steps, "metrics": names})
+    losses, samples = LossTracker(), 0
+    for step, batch in enumerate(loader):
+        inputs, labels = runner.split_batch(batch)
+        size = batch_size_of(inputs)
+        callbacks.on_eval_batch_begin(step, {"batch_size": size})
+        outputs, loss = runner.eval_forward(inputs, labels)
+        if runner.metrics:
+            runner.update_metrics(outputs, labels)
+        if loss is not None:
+            losses.add(step, 0, loss, size)
+        samples += size
+        logs: dict[str, Any] = {"batch_size": size, "step": step}
+        if (step + 1) % log_freq == 0 or (steps is not None and step + 1 == steps):
+            if loss is not None:
+                logs["loss"] = losses.read()
+            logs.update(metric_values(runner.metrics))
+        callbacks.on_eval_batch_end(step, logs)
+        if num_iters is not None and step + 1 >= num_iters:
+            break
+    result: dict[str, float] = {}
+    if runner.loss_fn is not None:
+        losses.read()
+        result["loss"] = losses.mean()
+    result.update(metric_values(runner.metrics) if samples else {})
+    runner.reset_metrics()
+    callbacks.on_eval_end(dict(result))
+    return result
+
+
+def predict(runner: StepRunner, loader: Iterable[Any], callbacks: Any) -> list[list[Any]]:
+    """Run the network over ``loader``; return per-batch outputs as NumPy arrays.
+
+    Only the first ``runner.num_inputs`` entries of each batch are used (labels, if the
+    batches carry them, are ignored).
+
+    Returns:
+        One list per batch, holding one array per network output.
+    """
+    runner.network.eval()
+    callbacks.on_predict_begin({"steps": _length(loader)})
+    outputs_per_batch: list[list[Any]] = []
+    for step, batch in enumerate(loader):
+        inputs, _ = runner.split_batch(batch, with_labels=False)
+        size = batch_size_of(inputs)
+        callbacks.on_predict_batch_begin(step, {"batch_size": size})
+        outputs, _ = runner.eval_forward(inputs, [])
+        outputs_per_batch.append([_to_numpy(o) for o in outputs])
+        callbacks.on_predict_batch_end(step, {"batch_size": size, "step": step})
+    callbacks.on_predict_end({})
+    return outputs_per_batch
+
+
+def _to_numpy(output: torch.Tensor) -> Any:
+    """A NumPy copy of an output; float16 / bfloat16 (autocast) become float32."""
+    if output.is_floating_point() and output.dtype != torch.float64:
+        output = output.float()
+    return output.detach().cpu().numpy()
+
+
+def _length(loader: Any) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None

@@ -1,0 +1,223 @@
+"""Exact resume: a run stopped anywhere and resumed ends bit-identical to an uninterrupted one.
+
+Deterministic on CPU (one thread, see conftest). The network has dropout (the global torch
+generator matters) and batch norm (buffers matter); the optimizer has momentum (its state
+matters); evaluation runs every epoch (its loader draws from the global generator too).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from resvision.callbacks import Callback, LRScheduler
+from resvision.engine.checkpoint import find_latest_checkpoint, load_checkpoint
+from resvision.engine.model import Model
+from resvision.metrics import Accuracy
+from resvision.optim import Momentum
+from resvision.optim.lr import StepDecay
+
+EPOCHS = 3
+BATCHES = 5  # per epoch: 40 samples, batch size 8
+
+
+def _network() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 3),
+    )
+
+
+def _model(init_seed: int = 0, schedule: bool = False) -> Model:
+    torch.manual_seed(init_seed)
+    model = Model(_network(), device="cpu")
+    if schedule:  # a per-epoch schedule carried by the optimizer, stepped by a callback
+        opt = Momentum(
+            StepDecay(0.1, step_size=1, gamma=0.5), momentum=0.9, parameters=model.parameters()
+        )
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    model.prepare(opt, nn.CrossEntropyLoss(), Accuracy())
+    return model
+
+
+_G = torch.Generator().manual_seed(7)
+TRAIN = TensorDataset(
+    torch.randn(40, 3, 4, 4, generator=_G), torch.randint(0, 3, (40,), generator=_G)
+)
+EVAL = TensorDataset(
+    torch.randn(12, 3, 4, 4, generator=_G), torch.randint(0, 3, (12,), generator=_G)
+)
+
+
+def _fit(model: Model, train=TRAIN, **kw) -> None:
+    kw.setdefault("epochs", EPOCHS)
+    model.fit(train, EVAL, batch_size=8, verbose=0, seed=11, **kw)
+
+
+def _assert_same_state(a: Model, b: Model) -> None:
+    sa, sb = a.network.state_dict(), b.network.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), f"{key} differs"
+    oa, ob = a._optimizer.state_dict()["state"], b._optimizer.state_dict()["state"]
+    for idx in oa:
+        assert torch.equal(oa[idx]["momentum_buffer"], ob[idx]["momentum_buffer"])
+
+
+class _StopAfter(Callback):
+    """Sets model.stop_training after ``n`` training batches."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n, self.seen = n, 0
+
+    def on_train_batch_end(self, step, logs=None):
+        self.seen += 1
+        if self.seen == self.n:
+            self.model.stop_training = True
+
+
+class _Signal(Callback):
+    def __init__(self, n: int, signum: int):
+        super().__init__()
+        self.n, self.seen, self.signum = n, 0, signum
+
+    def on_train_batch_end(self, step, logs=None):
+        self.seen += 1
+        if self.seen == self.n:
+            os.kill(os.getpid(), self.signum)
+
+
+class _Crash(Callback):
+    def __init__(self, n: int):
+        super().__init__()
+        self.n, self.seen = n, 0
+
+    def on_train_batch_begin(self, step, logs=None):
+        self.seen += 1
+        if self.seen == self.n:
+            raise RuntimeError("simulated crash")
+
+
+@pytest.fixture(scope="module")
+def reference() -> Model:
+    model = _model()
+    _fit(model)
+    return model
+
+
+@pytest.mark.parametrize("stop_after", [2, 5, 7, 13])  # mid-epoch 0, end of epoch 0, ...
+def test_stop_and_resume_is_bit_identical(tmp_path, reference, stop_after):
+    first = _model()
+    _fit(first, save_dir=tmp_path, callbacks=[_StopAfter(stop_after)])
+    resumed = _model(init_seed=123)  # other initial weights: everything must come from disk
+    _fit(resumed, save_dir=tmp_path, resume="auto")
+    _assert_same_state(reference, resumed)
+
+
+def test_resume_twice_from_num_iters_runs(tmp_path, reference):
+    _fit(_model(), save_dir=tmp_path, num_iters=3)
+    _fit(_model(5), save_dir=tmp_path, num_iters=9, resume="auto")
+    final = _model(6)
+    _fit(final, save_dir=tmp_path, resume=tmp_path / "final")  # a Paddle-style prefix
+    _assert_same_state(reference, final)
+
+
+def test_resume_in_the_middle_of_gradient_accumulation(tmp_path):
+    ref = _model()
+    _fit(ref, accumulate_grad_batches=2)
+    first = _model()
+    _fit(first, save_dir=tmp_path, accumulate_grad_batches=2, callbacks=[_StopAfter(3)])
+    assert load_checkpoint(tmp_path / "final")["grads"] is not None  # 3 % 2: a group is open
+    resumed = _model(1)
+    _fit(resumed, save_dir=tmp_path, accumulate_grad_batches=2, resume="auto")
+    _assert_same_state(ref, resumed)
+
+
+def test_resume_with_a_plain_dataloader_replays_the_epoch(tmp_path):
+    def loader():
+        return DataLoader(TRAIN, batch_size=8, shuffle=True)
+
+    ref = _model()
+    _fit(ref, train=loader())
+    _fit(_model(), train=loader(), save_dir=tmp_path, callbacks=[_StopAfter(8)])
+    assert load_checkpoint(tmp_path / "final")["loader"]["kind"] == "replay"
+    resumed = _model(2)
+    _fit(resumed, train=loader(), save_dir=tmp_path, resume="auto")
+    _assert_same_state(ref, resumed)
+
+
+def test_per_epoch_schedule_state_is_resumed(tmp_path):
+    def cbs():
+        return [LRScheduler(by_step=False, by_epoch=True)]
+
+    ref = _model(schedule=True)
+    _fit(ref, callbacks=cbs())
+    _fit(_model(schedule=True), save_dir=tmp_path, callbacks=[*cbs(), _StopAfter(7)])
+    resumed = _model(3, schedule=True)
+    _fit(resumed, save_dir=tmp_path, callbacks=cbs(), resume="auto")
+    _assert_same_state(ref, resumed)
+    assert (
+        resumed._optimizer.param_groups[0]["lr"] == ref._optimizer.param_groups[0]["lr"] == 0.0125
+    )
+
+
+@pytest.mark.parametrize(
+    ("signum", "exc"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)]
+)
+def test_signal_writes_a_resumable_checkpoint_then_stops(tmp_path, reference, signum, exc):
+    with pytest.raises(exc) as info:
+        _fit(_model(), save_dir=tmp_path, callbacks=[_Signal(8, signum)])
+    if exc is SystemExit:
+        assert info.value.code == 143
+    assert (
+        signal.getsignal(signum) is not None
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    last = load_checkpoint(tmp_path / "last")
+    assert last["progress"] == {"epoch": 1, "batch": 3, "global_step": 8}
+    assert not (tmp_path / "final.pt").exists()
+    resumed = _model(4)
+    _fit(resumed, save_dir=tmp_path, resume="auto")
+    _assert_same_state(reference, resumed)
+
+
+def test_crash_loses_at_most_save_steps_steps(tmp_path, reference):
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _fit(_model(), save_dir=tmp_path, save_steps=3, callbacks=[_Crash(15)])
+    latest = find_latest_checkpoint(tmp_path)  # newer than 1.pt (end of epoch 1, step 10)
+    assert latest.name == "last.pt"
+    assert load_checkpoint(latest)["progress"]["global_step"] == 12  # 13 and 14 are lost
+    resumed = _model(5)
+    _fit(resumed, save_dir=tmp_path, resume="auto", save_steps=3)
+    _assert_same_state(reference, resumed)
+
+
+def test_resume_errors_are_clear(tmp_path):
+    model = _model()
+    with pytest.raises(ValueError, match="resume='auto' needs save_dir"):
+        _fit(model, resume="auto")
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        _fit(model, resume=tmp_path / "missing")
+    model.save(tmp_path / "weights", training=False)
+    with pytest.raises(ValueError, match="not a resvision training checkpoint"):
+        _fit(model, resume=tmp_path / "weights")
+    _fit(model, save_dir=tmp_path / "empty", resume="auto", epochs=1)  # nothing yet: from scratch
+    assert (tmp_path / "empty" / "final.pt").exists()
+
+
+def test_resume_with_other_settings_warns(tmp_path):
+    _fit(_model(), save_dir=tmp_path, epochs=1)
+    with pytest.warns(UserWarning, match="batch_size=4 \\(was 8\\)"):
+        _model().fit(TRAIN, batch_size=4, epochs=2, verbose=0, save_dir=tmp_path, resume="auto")

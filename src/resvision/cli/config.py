@@ -47,7 +47,8 @@ class DataSection:
     #: 'sample' (embedded), 'cifar10', 'cifar100', 'mnist', 'fashion-mnist', or a folder holding
     #: train/ and val/ (or test/) with one sub-folder per class.
     name: str = "sample"
-    #: Where the data set files live (CIFAR archive, MNIST folder); None: the library default.
+    #: The data set's files: the CIFAR archive (or the folder holding it), the folder of the
+    #: four MNIST idx files. None: the download cache (``$RESVISION_CACHE``, ~/.cache/resvision).
     root: str | None = None
     download: bool = True
     #: 'none'; 'flip'; 'flip-crop' (random crop with 4-pixel padding + horizontal flip, the CIFAR

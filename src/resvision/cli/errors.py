@@ -76,5 +76,5 @@ def unknown_name_error(
     if 0 < len(valid) <= 12:
         message += " (valid: " + ", ".join(prefix + v for v in valid) + ")"
     if hint:
-        message += ("" if message.endswith(("?", ")")) else ".") + " " + hint
+        message += ("" if message.endswith("?") else ".") + " " + hint
     return UsageError(message)

@@ -35,7 +35,10 @@ TRAIN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "--data-root": (
         "data.root",
-        {"metavar": "DIR", "help": "where the CIFAR / MNIST files are (or are downloaded to)"},
+        {
+            "metavar": "PATH",
+            "help": "the CIFAR archive (or its folder), the folder of the MNIST idx files",
+        },
     ),
     "--augment": (
         "data.augment",
@@ -240,6 +243,15 @@ def build_parser() -> Parser:
     p = sub.add_parser("data", help="inspect a data set: classes, counts, image sizes, bad files")
     p.add_argument("data", nargs="?", default="sample", metavar="DATA")
     p.add_argument("--data-root", metavar="DIR")
+    p.add_argument(
+        "--decode", action="store_true", help="decode every image (finds truncated files)"
+    )
+    p.add_argument(
+        "--export",
+        metavar="DIR",
+        help="write test images as PNG files there (e.g. to try `resvision predict`)",
+    )
+    p.add_argument("--count", type=int, default=10, metavar="N", help="images to --export")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("report", help="(re)build report.html of a run folder")

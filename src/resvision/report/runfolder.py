@@ -129,8 +129,8 @@ def environment(seed: int, device: str, argv: list[str] | None = None) -> dict[s
 
     Examples:
         >>> env = environment(seed=0, device="cpu", argv=["train"])
-        >>> sorted(env["versions"])[:3]
-        ['numpy', 'pillow', 'python']
+        >>> env["command"], {"python", "torch", "numpy"} <= set(env["versions"])
+        (['resvision', 'train'], True)
     """
     import numpy
     import PIL

@@ -1,0 +1,241 @@
+"""From a :class:`~resvision.cli.config.Config` to the engine's objects: network, optimizer,
+learning-rate schedule, loss, metrics and mixed-precision setting.
+
+Everything is built with the public API (``resvision.models``, ``resvision.optim``,
+``resvision.optim.lr``, ``resvision.metrics``); this module only translates config keys,
+turning epochs into optimizer steps, and reports bad values as :class:`UsageError`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from resvision.cli.config import Config, ModelSection, OptimSection
+from resvision.cli.errors import UsageError, unknown_name_error
+
+
+def check_model_name(name: str) -> None:
+    """Raise a UsageError naming the close zoo names when ``name`` is not a model.
+
+    Examples:
+        >>> check_model_name("resnet20")
+    """
+    from resvision.models import list_models
+
+    names = list_models()
+    if name not in names:
+        raise unknown_name_error("model", name, names, hint="`resvision models` lists the zoo")
+
+
+def build_network(cfg: ModelSection, num_classes: int, in_channels: int) -> nn.Module:
+    """Create the zoo model ``cfg.name`` for ``num_classes`` classes and ``in_channels`` input.
+
+    Args:
+        cfg: the model section (``num_classes`` there, when set, must equal the data's).
+        num_classes: the number of classes of the data set.
+        in_channels: the channels of the data (1 for MNIST).
+
+    Returns:
+        The network, on the CPU.
+
+    Raises:
+        UsageError: unknown model, a class count that contradicts the data, a network that
+            cannot take ``in_channels``, or pretrained weights that cannot be had.
+
+    Examples:
+        >>> net = build_network(ModelSection(name="resnet20"), num_classes=10, in_channels=3)
+        >>> net.num_classes
+        10
+    """
+    from resvision.models import create_model, model_info
+
+    check_model_name(cfg.name)
+    if cfg.num_classes is not None and cfg.num_classes != num_classes:
+        raise UsageError(
+            f"model.num_classes is {cfg.num_classes} but the data set has {num_classes} classes; "
+            "leave model.num_classes unset to take the data's"
+        )
+    info = model_info(cfg.name)
+    kwargs: dict[str, Any] = {"num_classes": num_classes}
+    if cfg.pretrained:
+        kwargs["pretrained"] = True
+    if in_channels != info.input_size[0]:
+        kwargs["in_channels"] = in_channels
+    try:
+        return create_model(cfg.name, **kwargs)
+    except TypeError as err:
+        if "in_channels" in kwargs and "in_channels" in str(err):
+            example = "lenet" if in_channels == 1 else "resnet20"
+            raise UsageError(
+                f"model {cfg.name} takes {info.input_size[0]}-channel images but the data has "
+                f"{in_channels} channel(s); choose another model (e.g. {example})"
+            ) from None
+        raise UsageError(f"cannot build model {cfg.name}: {err}") from None
+    except (ValueError, OSError) as err:
+        # Pretrained weights unavailable (no network, no file), or a bad option value.
+        raise UsageError(f"cannot build model {cfg.name}: {err}") from None
+
+
+def effective_lr(cfg: Config) -> float:
+    """``optim.lr``, scaled by ``batch_size / optim.lr_reference_batch`` when that is set.
+
+    Examples:
+        >>> cfg = Config()
+        >>> cfg.optim.lr, cfg.optim.lr_reference_batch, cfg.train.batch_size = 0.1, 256, 512
+        >>> effective_lr(cfg)
+        0.2
+    """
+    lr = cfg.optim.lr
+    if cfg.optim.lr_reference_batch:
+        lr = lr * cfg.train.batch_size / cfg.optim.lr_reference_batch
+    return lr
+
+
+def build_schedule(cfg: Config, steps_per_epoch: int) -> Any:
+    """The learning-rate schedule of ``schedule.*``, stepped once per optimizer step.
+
+    Epoch counts (``warmup_epochs``, ``milestones``, ``step_size``) may be fractional and are
+    converted to steps with ``steps_per_epoch``.
+
+    Args:
+        cfg: the config.
+        steps_per_epoch: optimizer steps per epoch.
+
+    Returns:
+        A float (constant rate) or a ``resvision.optim.lr`` schedule.
+
+    Raises:
+        UsageError: a value the schedule cannot take (the message names the key).
+
+    Examples:
+        >>> cfg = Config()
+        >>> cfg.schedule.name, cfg.train.epochs, cfg.schedule.milestones = "multistep", 4, [2, 3]
+        >>> s = build_schedule(cfg, steps_per_epoch=10)
+        >>> type(s).__name__, s.milestones
+        ('MultiStepDecay', [20, 30])
+    """
+    from resvision.optim import lr as schedules
+
+    sch = cfg.schedule
+    lr = effective_lr(cfg)
+    total = max(1, steps_per_epoch * cfg.train.epochs)
+    warmup = round(sch.warmup_epochs * steps_per_epoch)
+    if warmup >= total:
+        raise UsageError(
+            f"schedule.warmup_epochs ({sch.warmup_epochs:g}) must be shorter than the training "
+            f"({cfg.train.epochs} epochs)"
+        )
+
+    def steps(epochs: float) -> int:
+        return max(1, round(epochs * steps_per_epoch))
+
+    try:
+        if sch.name == "constant":
+            main: Any = lr
+        elif sch.name == "step":
+            main = schedules.StepDecay(lr, step_size=steps(sch.step_size), gamma=sch.gamma)
+        elif sch.name == "multistep":
+            if not sch.milestones:
+                raise UsageError(
+                    "schedule.name=multistep needs schedule.milestones, e.g. [82, 123]"
+                )
+            milestones = [steps(m) - warmup for m in sch.milestones]
+            main = schedules.MultiStepDecay(lr, milestones=milestones, gamma=sch.gamma)
+        elif sch.name == "cosine":
+            main = schedules.CosineAnnealingDecay(lr, T_max=total - warmup, eta_min=sch.min_lr)
+        elif sch.name == "onecycle":
+            if warmup:
+                raise UsageError("the onecycle schedule has its own warmup: set warmup_epochs=0")
+            return schedules.OneCycleLR(
+                max_learning_rate=lr,
+                total_steps=total,
+                phase_pct=sch.pct_start,
+                end_learning_rate=sch.min_lr,
+            )
+        else:  # the config's choices make this unreachable
+            raise AssertionError(sch.name)
+        if warmup:
+            return schedules.LinearWarmup(main, warmup_steps=warmup, start_lr=0.0, end_lr=lr)
+        return main
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"bad schedule settings: {err}") from None
+
+
+def build_optimizer(
+    cfg: OptimSection, parameters: Any, learning_rate: Any
+) -> torch.optim.Optimizer:
+    """The optimizer of ``optim.name`` over ``parameters``, driven by ``learning_rate``.
+
+    Args:
+        cfg: the optim section.
+        parameters: the network's parameters.
+        learning_rate: a float or a schedule (see :func:`build_schedule`).
+
+    Returns:
+        A ``resvision.optim`` optimizer (a ``torch.optim.Optimizer``).
+
+    Raises:
+        UsageError: a value the optimizer refuses.
+    """
+    from resvision import optim
+
+    try:
+        if cfg.name == "momentum":
+            return optim.Momentum(
+                learning_rate=learning_rate,
+                momentum=cfg.momentum,
+                parameters=parameters,
+                use_nesterov=cfg.nesterov,
+                weight_decay=optim.L2Decay(cfg.weight_decay) if cfg.weight_decay else None,
+            )
+        if cfg.name == "sgd":
+            return optim.SGD(
+                learning_rate=learning_rate, parameters=parameters, weight_decay=cfg.weight_decay
+            )
+        if cfg.name == "adam":
+            return optim.Adam(
+                learning_rate=learning_rate, parameters=parameters, weight_decay=cfg.weight_decay
+            )
+        return optim.AdamW(
+            learning_rate=learning_rate, parameters=parameters, weight_decay=cfg.weight_decay
+        )
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"bad optimizer settings: {err}") from None
+
+
+def amp_setting(amp: str, device: torch.device) -> str | None:
+    """The engine's ``amp_configs`` for ``train.amp`` on ``device`` (None: full precision).
+
+    ``auto`` picks bfloat16 on CUDA devices that support it (no loss scaling needed), float16
+    with a loss scaler on older CUDA devices and on MPS, and full precision on the CPU, where
+    bfloat16 autocast is slower than float32 on most processors.
+
+    Examples:
+        >>> amp_setting("auto", torch.device("cpu")) is None
+        True
+        >>> amp_setting("fp16", torch.device("cuda"))
+        'fp16'
+    """
+    if amp == "off":
+        return None
+    if amp != "auto":
+        return amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "mps":
+        return "fp16"
+    return None
+
+
+def steps_per_epoch(num_samples: int, batch_size: int, accumulate: int) -> int:
+    """Optimizer steps per epoch: batches (the last partial one included) over accumulation.
+
+    Examples:
+        >>> steps_per_epoch(5000, 64, 1), steps_per_epoch(5000, 64, 4)
+        (79, 20)
+    """
+    return max(1, math.ceil(math.ceil(num_samples / batch_size) / accumulate))

@@ -1,0 +1,254 @@
+"""The inspection commands: ``models``, ``summary``, ``data`` and ``report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resvision.cli.build import check_model_name
+from resvision.cli.config import DataSection
+from resvision.cli.data_setup import data_kind, folder_splits, open_data
+from resvision.cli.errors import UsageError, unknown_name_error
+from resvision.cli.table import format_table, human
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def zoo_rows(pattern: str | None = None, family: str | None = None) -> list[dict[str, Any]]:
+    """One row per model: name, family, natural input size, classes, parameters, MACs.
+
+    The networks are built on PyTorch's ``meta`` device: shapes only, no memory and no
+    initialisation, so the whole zoo is measured in seconds.
+    """
+    import torch
+
+    from resvision.models import count_macs, create_model, list_models, model_info
+
+    rows = []
+    for name in list_models(pattern, family=family):
+        info = model_info(name)
+        with torch.device("meta"):
+            net = create_model(name)
+            macs = count_macs(net, info.input_size)
+        params = sum(p.numel() for p in net.parameters())
+        rows.append(
+            {
+                "name": name,
+                "family": info.family,
+                "input_size": list(info.input_size),
+                "num_classes": info.num_classes,
+                "params": params,
+                "macs": macs,
+            }
+        )
+    return rows
+
+
+def run_models(args: argparse.Namespace) -> int:
+    """``resvision models [PATTERN] [--family F] [--json]``."""
+    from resvision.models import list_models
+
+    families = sorted({r for r in _families()})
+    if args.family and args.family not in families:
+        raise unknown_name_error("model family", args.family, families)
+    rows = zoo_rows(args.pattern, args.family)
+    if not rows:
+        raise UsageError(
+            f"no model matches {args.pattern!r}; the zoo has {len(list_models())} models "
+            "(`resvision models` lists them)"
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [
+        [
+            r["name"],
+            r["family"],
+            "x".join(map(str, r["input_size"])),
+            r["num_classes"],
+            human(r["params"]),
+            human(r["macs"]),
+        ]
+        for r in sorted(rows, key=lambda r: (r["family"], r["params"]))
+    ]
+    print(format_table(["model", "family", "input", "classes", "params", "MACs"], table, left=2))
+    print(f"\n{len(rows)} models; MACs of one image at its natural input size.")
+    return 0
+
+
+def _families() -> list[str]:
+    from resvision.models import list_models, model_info
+
+    return [model_info(n).family for n in list_models()]
+
+
+def parse_input_size(text: str) -> tuple[int, ...]:
+    """``'3,224,224'``, ``'3x224x224'`` or ``'224'`` (3 channels, square) to a tuple.
+
+    Examples:
+        >>> parse_input_size("1x28x28"), parse_input_size("64")
+        ((1, 28, 28), (3, 64, 64))
+    """
+    parts = [p for p in text.replace("x", ",").replace(" ", ",").split(",") if p]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) == 1:
+        values = (3, values[0], values[0])
+    if len(values) not in (3, 4) or min(values) < 1:
+        raise UsageError(f"--input-size must be C,H,W (e.g. 3,224,224) or a side, got {text!r}")
+    return values
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    """``resvision summary MODEL [--input-size C,H,W] [--num-classes N]``."""
+    from resvision.models import create_model, model_info, summary
+
+    check_model_name(args.model)
+    info = model_info(args.model)
+    size = parse_input_size(args.input_size) if args.input_size else info.input_size
+    kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
+    try:
+        net = create_model(args.model, **kwargs)
+        summary(net, size)
+    except (ValueError, RuntimeError) as err:
+        # A size the network cannot take (too small for its strides, wrong channels).
+        raise UsageError(f"{args.model} cannot take input size {tuple(size)}: {err}") from None
+    return 0
+
+
+def _scan_folder(split_dir: Path, decode: bool) -> dict[str, Any]:
+    from PIL import Image
+
+    counts: dict[str, int] = {}
+    sizes: Counter[str] = Counter()
+    bad: list[str] = []
+    for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+        n = 0
+        for f in sorted(class_dir.rglob("*")):
+            if not f.is_file() or f.suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            try:
+                with Image.open(f) as img:
+                    if decode:
+                        img.load()
+                    channels = len(img.getbands())
+                    sizes[f"{channels}x{img.height}x{img.width}"] += 1
+                n += 1
+            except (OSError, ValueError, Image.DecompressionBombError) as err:
+                bad.append(f"{f}: {err}")
+        counts[class_dir.name] = n
+    return {"counts": counts, "sizes": dict(sizes.most_common()), "unreadable": bad}
+
+
+def describe_data(data: str, root: str | None = None, decode: bool = False) -> dict[str, Any]:
+    """Classes, images per class and split, image sizes and unreadable files of a data set."""
+    kind = data_kind(data)
+    if kind == "folder":
+        base = Path(data).expanduser()
+        folder_splits(base)  # the layout check with its helpful error
+        splits = {
+            s: _scan_folder(base / s, decode)
+            for s in ("train", "val", "test")
+            if (base / s).is_dir()
+        }
+        classes = sorted({c for s in splits.values() for c in s["counts"]})
+        return {"data": str(base), "classes": classes, "splits": splits}
+    bundle = open_data(DataSection(name=data, root=root), train=True, evaluation=True)
+    splits = {}
+    for split, ds in (("train", bundle.train), (bundle.eval_split, bundle.eval)):
+        labels = getattr(ds, "labels", None)
+        if labels is None:
+            labels = [int(ds[i][1]) for i in range(len(ds))]
+        counter = Counter(int(v) for v in labels)
+        shape = getattr(ds, "image_shape", None)
+        splits[split] = {
+            "counts": {c: counter.get(i, 0) for i, c in enumerate(bundle.classes)},
+            "sizes": {"x".join(map(str, shape)): len(ds)} if shape else {},
+            "unreadable": [],
+        }
+    return {"data": bundle.description, "classes": bundle.classes, "splits": splits}
+
+
+def export_images(data: str, root: str | None, folder: Path, count: int) -> list[Path]:
+    """Write ``count`` evaluation images of a data set as ``<index>_<class>.png``, classes in
+    turn (image 0 of class 0, of class 1, ...).
+
+    Raises:
+        UsageError: a data set whose images are not held in memory (a folder: use its files).
+    """
+    from PIL import Image
+
+    if count < 1:
+        raise UsageError(f"--count must be at least 1, got {count}")
+    if data_kind(data) == "folder":
+        raise UsageError(f"{data!r} is a folder of image files already: give them to predict")
+    bundle = open_data(DataSection(name=data, root=root), train=False)
+    ds = bundle.eval
+    labels = [int(v) for v in ds.labels]
+    by_class: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    order = [i for group in zip(*by_class.values()) for i in group][:count]
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i in order:
+        name = bundle.classes[labels[i]].replace("/", "_").replace(" ", "_")
+        path = folder / f"{i:05d}_{name}.png"
+        Image.fromarray(np.asarray(ds.hwc(i))).save(path)
+        written.append(path)
+    return written
+
+
+def run_data(args: argparse.Namespace) -> int:
+    """``resvision data [DATA] [--json] [--export DIR --count N]``."""
+    if args.export:
+        written = export_images(args.data, args.data_root, Path(args.export), args.count)
+        print(f"wrote {len(written)} images to {args.export}/ (e.g. {written[0].name})")
+        return 0
+    info = describe_data(args.data, args.data_root, decode=getattr(args, "decode", False))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    splits = info["splits"]
+    print(f"data set: {info['data']}")
+    print(f"classes ({len(info['classes'])}): {', '.join(info['classes'][:20])}", end="")
+    print(" ..." if len(info["classes"]) > 20 else "")
+    print()
+    rows = []
+    for name, s in splits.items():
+        counts = list(s["counts"].values()) or [0]
+        sizes = ", ".join(f"{k} ({v})" for k, v in list(s["sizes"].items())[:4])
+        if len(s["sizes"]) > 4:
+            sizes += f", ... ({len(s['sizes'])} sizes)"
+        rows.append([name, sum(counts), f"{min(counts)}-{max(counts)}", sizes or "-"])
+    print(format_table(["split", "images", "per class", "image sizes (CxHxW)"], rows, left=1))
+    if len(info["classes"]) <= 100:
+        print()
+        header = ["class", *splits]
+        rows = [[c, *(s["counts"].get(c, 0) for s in splits.values())] for c in info["classes"]]
+        print(format_table(header, rows, left=1))
+    bad = [b for s in splits.values() for b in s["unreadable"]]
+    print(f"\nunreadable files: {len(bad) or 'none'}")
+    for line in bad[:20]:
+        print(f"  {line}")
+    if len(bad) > 20:
+        print(f"  ... and {len(bad) - 20} more (--json lists all)")
+    return 1 if bad else 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``resvision report RUN_DIR``: rebuild ``report.html`` from the run folder's files."""
+    from resvision.report import build_report
+
+    run = Path(args.run)
+    if not run.is_dir():
+        raise UsageError(f"run folder {args.run!r} does not exist")
+    print(f"report: {build_report(run)}")
+    return 0

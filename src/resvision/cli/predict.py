@@ -1,0 +1,153 @@
+"""``resvision predict``: classify image files with a trained checkpoint.
+
+The preprocessing is the one the network was evaluated with during training (stored in the
+checkpoint): resize of the shorter side, center crop, normalisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resvision.cli.config import DataSection
+from resvision.cli.data_setup import Preprocess, build_transforms
+from resvision.cli.errors import UsageError
+from resvision.cli.table import format_table
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def expand_images(patterns: list[str]) -> list[Path]:
+    """Files, folders (searched recursively for images) and globs, to image files in order.
+
+    Duplicates are kept once, in first-seen order.
+
+    Raises:
+        UsageError: a pattern that matches nothing.
+    """
+    files: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern).expanduser()
+        if path.is_file():
+            found = [path]
+        elif path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise UsageError(
+                    f"folder {pattern!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})"
+                )
+        else:
+            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            if not found:
+                raise UsageError(f"no image file matches {pattern!r}")
+        files.extend(found)
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
+
+
+def load_image(path: Path, pre: Preprocess, transform: Any) -> Any:
+    """Decode one file and apply the evaluation transform; returns a float32 CHW tensor."""
+    import torch
+
+    from resvision.data.images import open_image
+
+    image = open_image(path, mode="L" if pre.channels == 1 else "RGB")
+    x = transform(image)
+    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
+
+
+def predict_files(model: Any, files: list[Path], pre: Preprocess, batch_size: int):
+    """Probabilities [N, C] for the readable files, and the errors of the others.
+
+    Returns:
+        ``(readable files, probabilities, {file: error message})``.
+    """
+    import torch
+
+    from resvision.data.images import ImageDecodeError
+
+    _, transform = build_transforms(DataSection(augment="none"), pre, natural=None)
+    ok: list[Path] = []
+    probs: list[np.ndarray] = []
+    errors: dict[Path, str] = {}
+    batch: list[Any] = []
+
+    def flush() -> None:
+        if batch:
+            (logits,) = model.predict_batch([torch.stack(batch)])
+            probs.append(torch.softmax(torch.from_numpy(logits).float(), dim=1).numpy())
+            batch.clear()
+
+    for file in files:
+        try:
+            batch.append(load_image(file, pre, transform))
+            ok.append(file)
+        except ImageDecodeError as err:
+            errors[file] = str(err)
+            continue
+        if len(batch) == batch_size:
+            flush()
+    flush()
+    n_classes = model.network.num_classes if hasattr(model.network, "num_classes") else 0
+    return ok, (np.concatenate(probs) if probs else np.zeros((0, n_classes))), errors
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """``resvision predict --checkpoint CKPT IMAGE... [--topk K] [--json]``."""
+    from resvision.cli.evaluate import load_model_for_inference
+    from resvision.cli.runinfo import load_run
+
+    if args.topk < 1:
+        raise UsageError(f"--topk must be at least 1, got {args.topk}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    file, info, _ = load_run(args.checkpoint)
+    files = expand_images(args.images)
+    classes = [str(c) for c in info["classes"]]
+    pre = Preprocess.from_dict(info["preprocess"])
+    model = load_model_for_inference(info, file, args.device)
+    ok, probs, errors = predict_files(model, files, pre, args.batch_size)
+    k = min(args.topk, len(classes))
+    results = []
+    for f, p in zip(ok, probs):
+        top = np.argsort(-p, kind="stable")[:k]
+        results.append(
+            {
+                "image": str(f),
+                "predictions": [
+                    {"class": classes[i], "index": int(i), "probability": float(p[i])} for i in top
+                ],
+            }
+        )
+    if args.json:
+        out: dict[str, Any] = {"checkpoint": str(file), "results": results}
+        if errors:
+            out["errors"] = {str(f): msg for f, msg in errors.items()}
+        print(json.dumps(out, indent=2))
+    else:
+        header = ["image"]
+        for j in range(k):
+            header += [f"top-{j + 1}", "prob"]
+        rows = []
+        for r in results:
+            row = [r["image"]]
+            for pred in r["predictions"]:
+                row += [pred["class"], f"{100 * pred['probability']:.1f}%"]
+            rows.append(row)
+        if rows:
+            print(format_table(header, rows, align="l" + "lr" * k))
+        for f, msg in errors.items():
+            print(f"resvision: skipped {f}: {msg}", file=sys.stderr)
+    return 1 if errors else 0

@@ -1,0 +1,200 @@
+"""What a run carries besides weights, how to find it again, and what the CLI tells the user.
+
+:class:`RunInfo` is a callback whose state (model name, class names, preprocessing, resolved
+config) the engine stores in every checkpoint, so that ``eval`` and ``predict`` work from a
+checkpoint file alone, even one copied away from its run folder.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import statistics
+from pathlib import Path
+from typing import Any
+
+from resvision.callbacks import Callback
+from resvision.cli.config import Config
+from resvision.cli.data_setup import DataBundle
+from resvision.cli.errors import UsageError
+from resvision.report.runfolder import CHECKPOINT_DIR, read_jsonl
+
+#: Key of the RunInfo state inside a checkpoint's ``callbacks`` dict.
+STATE_KEY = "resvision.cli.RunInfo"
+#: Checkpoints ``eval`` / ``predict`` take from a run folder, in this order of preference.
+PREFERRED = ("best.pt", "final.pt", "last.pt")
+
+
+class RunInfo(Callback):
+    """Carries the run's description into each checkpoint (``state_dict``); trains nothing.
+
+    Args:
+        cfg: the resolved config.
+        data: the opened data (classes and preprocessing).
+    """
+
+    state_key = STATE_KEY
+
+    def __init__(self, cfg: Config, data: DataBundle) -> None:
+        super().__init__()
+        self.info = {
+            "model": cfg.model.name,
+            "classes": list(data.classes),
+            "preprocess": data.preprocess.to_dict(),
+            "data": cfg.data.name,
+            "config": cfg.to_dict(),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self.info)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # The description of the current run wins over the one saved: nothing to restore.
+        pass
+
+
+def run_dir_of(path: Path) -> Path:
+    """The run folder of a checkpoint file, a ``checkpoints/`` folder or a run folder.
+
+    Examples:
+        >>> run_dir_of(Path("runs/a/checkpoints/final.pt")).as_posix()
+        'runs/a'
+    """
+    if path.suffix in (".pt", ".pth", ".ckpt") or path.is_file():
+        path = path.parent
+    return path.parent if path.name == CHECKPOINT_DIR else path
+
+
+def resume_target(resume: str | None, run_dir: Path) -> Path | None:
+    """The checkpoint ``--resume`` means: a file as given, else the newest of a run folder.
+
+    Args:
+        resume: None, ``'auto'``, a checkpoint file or a run folder.
+        run_dir: this run's folder (where ``'auto'`` looks).
+
+    Returns:
+        The checkpoint path, or None (nothing to resume: ``'auto'`` on a new run).
+
+    Raises:
+        UsageError: ``resume`` names something that does not exist.
+    """
+    from resvision.engine.checkpoint import find_latest_checkpoint
+
+    if resume is None:
+        return None
+    if resume == "auto":
+        return find_latest_checkpoint(run_dir / CHECKPOINT_DIR)
+    path = Path(resume)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise UsageError(
+            f"--resume {resume!r} does not exist (give a checkpoint, a run folder, or auto)"
+        )
+    folder = run_dir_of(path)
+    return find_latest_checkpoint(folder / CHECKPOINT_DIR) or find_latest_checkpoint(path)
+
+
+def checkpoint_of(path_text: str) -> Path:
+    """The checkpoint file ``--checkpoint`` names: the file itself, or the best one of a run.
+
+    Raises:
+        UsageError: nothing there, or a folder without checkpoints.
+    """
+    path = Path(path_text)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise UsageError(f"checkpoint {path_text!r} does not exist")
+    for folder in (path / CHECKPOINT_DIR, path):
+        for name in PREFERRED:
+            if (folder / name).is_file():
+                return folder / name
+    numbered = sorted(
+        (p for p in (path / CHECKPOINT_DIR).glob("*.pt") if p.stem.isdigit()),
+        key=lambda p: int(p.stem),
+    )
+    if numbered:
+        return numbered[-1]
+    raise UsageError(f"no checkpoint in {path_text!r} (looked for {', '.join(PREFERRED)})")
+
+
+def load_run(path_text: str) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """Read a checkpoint and the description of its run.
+
+    The description is the checkpoint's RunInfo state, which every checkpoint written by
+    ``resvision train`` holds.
+
+    Returns:
+        ``(checkpoint path, description, checkpoint object)``; the description has ``model``,
+        ``classes``, ``preprocess``, ``config``.
+
+    Raises:
+        UsageError: missing or unreadable file, or no description to be found.
+    """
+    from resvision.engine.checkpoint import is_training_checkpoint, load_checkpoint
+
+    file = checkpoint_of(path_text)
+    try:
+        obj = load_checkpoint(file)
+    except (ValueError, OSError) as err:
+        raise UsageError(str(err)) from None
+    info = None
+    if is_training_checkpoint(obj):
+        info = (obj.get("callbacks") or {}).get(STATE_KEY)
+    if info is None:
+        raise UsageError(
+            f"{str(file)!r} does not say which model and classes it holds: it was not written "
+            "by `resvision train` (in Python, load it with resvision.Model(net).load(path))"
+        )
+    return file, info, obj
+
+
+def now_iso() -> str:
+    """The local time, ISO 8601 with the offset, to the second."""
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def timing(metrics_file: Path, train_seconds: float) -> dict[str, Any]:
+    """Training time and speed for ``env.json``: wall seconds and the median logged images/s."""
+    ips = [
+        r["ips"]
+        for r in read_jsonl(metrics_file)
+        if r.get("event") == "train_batch" and r.get("ips")
+    ]
+    out: dict[str, Any] = {"train_seconds": round(train_seconds, 3)}
+    if ips:
+        out["train_images_per_second"] = round(statistics.median(ips), 1)
+    return out
+
+
+def interrupted_message(run_dir: Path, ckpt_dir: Path) -> str:
+    """What to tell after Ctrl-C: where the checkpoint is and the command that resumes."""
+    last = ckpt_dir / "last.pt"
+    saved = f"a resumable checkpoint is in {last}" if last.exists() else "no checkpoint was written"
+    return (
+        f"\nresvision: training interrupted; {saved}.\n"
+        f"continue exactly where it stopped with:\n  resvision train --resume {run_dir}"
+    )
+
+
+def finished_message(
+    run_dir: Path, ckpt_dir: Path, evaluation: dict[str, Any], report: Path | None, env: dict
+) -> str:
+    """The closing lines of ``train``: result, where everything is, what to run next."""
+    final = ckpt_dir / "final.pt"
+    acc = evaluation.get("acc_top1")
+    top5 = evaluation.get("acc_top5")
+    seconds = env.get("train_seconds") or 0.0
+    lines = [
+        "",
+        f"done in {seconds / 60:.1f} min: test top-1 {100 * acc:.2f}%"
+        + (f", top-5 {100 * top5:.2f}%" if top5 is not None else "")
+        + f", loss {evaluation['loss']:.4f} ({evaluation['num_samples']} images)",
+        f"results in {run_dir}/",
+    ]
+    if report is not None:
+        lines.append(f"  report:     {report}")
+    lines.append(f"  checkpoint: {final if final.exists() else ckpt_dir}")
+    lines.append(f"  metrics:    {run_dir / 'metrics.jsonl'}")
+    lines.append(f"predict with: resvision predict --checkpoint {run_dir} IMAGE...")
+    return "\n".join(lines)

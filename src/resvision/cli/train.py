@@ -1,0 +1,217 @@
+"""``resvision train``: resolve the config, set up the run folder, fit, evaluate, report.
+
+With no arguments it trains ResNet-20 on the embedded CIFAR-10 sample (``configs/
+sample_quick.yaml``). ``RESVISION_MAX_STEPS`` (or ``--max-steps``) cuts a run short, for smoke
+tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from resvision.cli import runinfo
+from resvision.cli.build import (
+    amp_setting,
+    build_network,
+    build_optimizer,
+    build_schedule,
+    check_model_name,
+    steps_per_epoch,
+)
+from resvision.cli.config import Config, dump_yaml, resolve
+from resvision.cli.data_setup import open_data
+from resvision.cli.errors import EXIT_INTERRUPTED, UsageError
+from resvision.cli.evaluate import final_evaluation
+from resvision.cli.parser import train_flags
+from resvision.cli.presets import find_config
+from resvision.report.runfolder import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    ENV_FILE,
+    METRICS_FILE,
+    atomic_write_text,
+    default_run_dir,
+    environment,
+    read_json,
+    write_json,
+)
+
+
+def _max_steps_from_env() -> int | None:
+    value = os.environ.get("RESVISION_MAX_STEPS")
+    if not value:
+        return None
+    try:
+        steps = int(value)
+    except ValueError:
+        steps = 0
+    if steps < 1:
+        raise UsageError(f"RESVISION_MAX_STEPS must be a positive integer, got {value!r}")
+    return steps
+
+
+def resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path | None]:
+    """The run's config and, when resuming, the run folder being continued.
+
+    A resumed run starts from the config saved in its folder; ``--config``, flags and
+    ``--set`` given now still apply on top (e.g. ``--epochs`` to train longer).
+    """
+    flags = train_flags(args)
+    if flags["train.max_steps"] is None:
+        flags["train.max_steps"] = _max_steps_from_env()
+    resume = flags.get("output.resume")
+    resumed_dir = None
+    file = find_config(args.config) if args.config else None
+    if resume and resume != "auto":
+        resumed_dir = runinfo.run_dir_of(Path(resume))
+        saved = resumed_dir / CONFIG_FILE
+        if file is None and saved.exists():
+            file = saved
+        if flags.get("output.dir") is None:
+            flags["output.dir"] = str(resumed_dir)
+    cfg = resolve(file, flags, args.overrides)
+    if (
+        cfg.output.resume == "auto"
+        and cfg.output.dir
+        and (Path(cfg.output.dir) / CONFIG_FILE).exists()
+    ):
+        if not args.config:  # continue with the saved config, plus what is given now
+            cfg = resolve(Path(cfg.output.dir) / CONFIG_FILE, flags, args.overrides)
+        resumed_dir = Path(cfg.output.dir)
+    return cfg, resumed_dir
+
+
+def _configure_determinism(cfg: Config) -> None:
+    import torch
+
+    if cfg.train.deterministic:
+        # cuBLAS needs a fixed workspace for deterministic matmuls; set before CUDA starts.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest
+
+
+def resolve_device_name(name: str) -> Any:
+    """The torch device of ``--device`` (``auto``: CUDA, then MPS, then CPU)."""
+    from resvision.engine.device import resolve_device
+
+    try:
+        return resolve_device(None if name == "auto" else name)
+    except (ValueError, RuntimeError, TypeError) as err:
+        raise UsageError(f"--device {name!r}: {err}") from None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``resvision train [options]``: see ``resvision train --help``."""
+    cfg, resumed_dir = resolve_train_config(args)
+    if args.print_config:
+        print(dump_yaml(cfg), end="")
+        return 0
+    check_model_name(cfg.model.name)
+    data = open_data(cfg.data)
+    device = resolve_device_name(cfg.train.device)
+    _configure_determinism(cfg)
+
+    import torch
+
+    import resvision
+    from resvision import callbacks, metrics
+    from resvision.engine.loops import NonFiniteLossError
+
+    run_dir = (
+        Path(cfg.output.dir) if cfg.output.dir else default_run_dir(cfg.model.name, cfg.data.name)
+    )
+    ckpt_dir = run_dir / CHECKPOINT_DIR
+    resume = runinfo.resume_target(cfg.output.resume, run_dir)
+    if resume is None and cfg.output.resume not in (None, "auto"):
+        raise UsageError(f"--resume {cfg.output.resume!r}: no checkpoint found there")
+    if resume is None and ckpt_dir.is_dir() and any(ckpt_dir.glob("*.pt")):
+        raise UsageError(
+            f"run folder {str(run_dir)!r} already holds checkpoints; continue it with "
+            f"--resume {run_dir}, or choose another --output"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir.mkdir(exist_ok=True)
+    atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(cfg))
+    env = environment(cfg.train.seed, str(device))
+    if resumed_dir is not None:
+        env["resumed_from"] = str(resume) if resume else None
+    write_json(run_dir / ENV_FILE, env)
+
+    network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
+    model = resvision.Model(network, device=device)
+    spe = steps_per_epoch(len(data.train), cfg.train.batch_size, cfg.train.accumulate_grad_batches)
+    schedule = build_schedule(cfg, spe)
+    optimizer = build_optimizer(cfg.optim, model.parameters(), schedule)
+    loss = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
+    topk = (1, 5) if len(data.classes) > 5 else (1,)
+    model.prepare(
+        optimizer,
+        loss,
+        metrics.Accuracy(topk=topk),
+        amp_configs=amp_setting(cfg.train.amp, device),
+        channels_last=cfg.train.channels_last,
+        compile=cfg.train.compile,
+    )
+    info = runinfo.RunInfo(cfg, data)
+    cbks: list[Any] = [callbacks.JSONLLogger(run_dir, filename=METRICS_FILE), info]
+    ema = callbacks.EMA(decay=cfg.train.ema_decay) if cfg.train.ema_decay else None
+    if ema is not None:
+        cbks.append(ema)
+
+    print(
+        f"training {cfg.model.name} on {data.description} ({len(data.train)} images, "
+        f"{len(data.classes)} classes) for {cfg.train.epochs} epochs on {device}"
+        + (f", at most {cfg.train.max_steps} steps" if cfg.train.max_steps else "")
+        + f"\nrun folder: {run_dir}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    try:
+        model.fit(
+            data.train,
+            data.eval,
+            batch_size=cfg.train.batch_size,
+            epochs=cfg.train.epochs,
+            eval_freq=cfg.train.eval_freq,
+            log_freq=cfg.train.log_freq,
+            save_dir=ckpt_dir,
+            save_freq=cfg.train.save_freq,
+            verbose=2 if not sys.stdout.isatty() else 1,
+            num_workers=cfg.data.num_workers,
+            callbacks=cbks,
+            accumulate_grad_batches=cfg.train.accumulate_grad_batches,
+            num_iters=cfg.train.max_steps,
+            resume=resume,
+            seed=cfg.train.seed,
+        )
+    except KeyboardInterrupt:
+        print(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except NonFiniteLossError as err:
+        print(f"resvision: training stopped: {err}", file=sys.stderr)
+        print(f"checkpoints written before the failure are kept in {ckpt_dir}", file=sys.stderr)
+        return 1
+    train_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    evaluation = final_evaluation(model, data, run_dir, cfg, callbacks=[ema] if ema else None)
+    env = read_json(run_dir / ENV_FILE) or env
+    env.update(runinfo.timing(run_dir / METRICS_FILE, train_seconds))
+    env["eval_seconds"] = time.perf_counter() - started
+    env["ended"] = runinfo.now_iso()
+    write_json(run_dir / ENV_FILE, env)
+    report = None
+    if cfg.output.report:
+        from resvision.report import build_report
+
+        report = build_report(run_dir)
+    print(runinfo.finished_message(run_dir, ckpt_dir, evaluation, report, env))
+    return 0

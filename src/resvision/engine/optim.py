@@ -134,11 +134,9 @@ def _decay_kwargs(weight_decay: Any, what: str) -> dict[str, float]:
         return {"weight_decay": 0.0, "l1_decay": weight_decay.coeff}
     if isinstance(weight_decay, L2Decay):
         return {"weight_decay": weight_decay.coeff, "l1_decay": 0.0}
-    if (
-        isinstance(weight_decay, (int, float))
-        and not isinstance(weight_decay, bool)
-        and weight_decay >= 0
-    ):
+    if isinstance(weight_decay, (int, float)) and not isinstance(weight_decay, bool):
+        if weight_decay < 0:
+            raise ValueError(f"{what} weight_decay must be >= 0, got {weight_decay!r}")
         return {"weight_decay": float(weight_decay), "l1_decay": 0.0}
     raise TypeError(
         f"{what} weight_decay must be None, a float >= 0, L2Decay or L1Decay, got {weight_decay!r}"

@@ -106,12 +106,15 @@ class LRScheduler:
         Call it after ``optimizer.step()``: the new rate applies to the next optimizer step.
         """
         if epoch is None:
-            self.last_epoch += 1
-        else:
-            if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-                raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
-            self.last_epoch = epoch
-        self.last_lr = float(self.get_lr())
+            epoch = self.last_epoch + 1
+        elif isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
+        previous, self.last_epoch = self.last_epoch, epoch
+        try:
+            self.last_lr = float(self.get_lr())
+        except Exception:
+            self.last_epoch = previous  # a failed step leaves the schedule unchanged
+            raise
         self._apply()
         if self.verbose:
             print(

@@ -1,0 +1,85 @@
+"""The fine-tuning surface every resvision classifier shares.
+
+Each network splits its forward pass as ``forward_head(forward_features(x))`` (timm's convention),
+keeps the width of its pre-logits features in ``num_features`` and the number of outputs in
+``num_classes``, and swaps its last layer with ``reset_classifier(num_classes)``.
+
+``num_classes`` rules (one place, so every family behaves the same):
+
+- a constructor (``resnet50(num_classes=...)``, ``ResNet(...)``) needs a positive int: a network
+  built with zero outputs is almost always a mistake (a typo, an empty class list), so it fails
+  loudly instead of building something that cannot be trained;
+- ``reset_classifier(0)`` is allowed and turns the last layer into ``nn.Identity`` so the network
+  returns its pre-logits features, as timm does for feature extraction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["linear_head", "validate_num_classes"]
+
+
+def validate_num_classes(num_classes: object, *, allow_zero: bool = False) -> int:
+    """Check a number of classes and return it as an ``int``.
+
+    Args:
+        num_classes: the value to check.
+        allow_zero: accept 0 (a head-less network that returns its pre-logits features).
+
+    Returns:
+        ``num_classes`` unchanged.
+
+    Raises:
+        TypeError: ``num_classes`` is not an int (a bool is rejected too).
+        ValueError: ``num_classes`` is negative, or 0 when ``allow_zero`` is False.
+
+    Examples:
+        >>> validate_num_classes(10)
+        10
+        >>> validate_num_classes(0, allow_zero=True)
+        0
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise TypeError(
+            f"num_classes must be an int, got {num_classes!r} of type {type(num_classes).__name__}"
+        )
+    lowest = 0 if allow_zero else 1
+    if num_classes < lowest:
+        accepted = "an int >= 0 (0 removes the classifier)" if allow_zero else "an int >= 1"
+        raise ValueError(f"num_classes must be {accepted}, got {num_classes}")
+    return num_classes
+
+
+def linear_head(in_features: int, num_classes: int) -> nn.Module:
+    """The last layer of a classifier: ``nn.Linear`` or ``nn.Identity`` when ``num_classes`` is 0.
+
+    The weight is drawn from Uniform(-1/sqrt(fan_in), +1/sqrt(fan_in)) and the bias is zero,
+    as the tutorial initialises ResNet's last layer (``paddle.nn.initializer.Uniform(-stdv,
+    stdv)`` with ``stdv = 1 / sqrt(2048)``, and Paddle's default zero bias).
+
+    Args:
+        in_features: width of the pre-logits features.
+        num_classes: number of outputs; 0 gives ``nn.Identity``.
+
+    Returns:
+        The new layer.
+
+    Examples:
+        >>> linear_head(2048, 10)
+        Linear(in_features=2048, out_features=10, bias=True)
+        >>> linear_head(2048, 0)
+        Identity()
+    """
+    validate_num_classes(num_classes, allow_zero=True)
+    if num_classes == 0:
+        return nn.Identity()
+    layer = nn.Linear(in_features, num_classes)
+    stdv = 1.0 / math.sqrt(in_features)
+    with torch.no_grad():
+        layer.weight.uniform_(-stdv, stdv)
+        layer.bias.zero_()
+    return layer

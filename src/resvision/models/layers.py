@@ -1,0 +1,258 @@
+"""The building blocks of the tutorial: ``ConvBNLayer`` and the residual blocks.
+
+Sub-module names (they are the state-dict keys, so weight converters depend on them):
+
+- ``ConvBNLayer`` keeps the tutorial's ``_conv`` (``nn.Conv2d``, no bias) and ``_batch_norm``
+  (``nn.BatchNorm2d``). torchvision and ``paddle.vision`` split the pair into ``convK`` / ``bnK``;
+  a converter maps ``convK.weight -> conv{K-1}._conv.weight`` and ``bnK.* ->
+  conv{K-1}._batch_norm.*`` (Paddle also renames ``_mean``/``_variance`` to
+  ``running_mean``/``running_var``).
+- ``BottleneckBlock`` keeps the names of the tutorial's Paddle block: ``conv0`` (1x1), ``conv1``
+  (3x3, carries the stride), ``conv2`` (1x1, 4x channels), ``short`` (the 1x1 projection, absent
+  for an identity shortcut); torchvision calls them ``conv1/bn1``, ``conv2/bn2``, ``conv3/bn3``,
+  ``downsample.0/downsample.1``.
+- ``BasicBlock`` follows the same scheme: ``conv0``, ``conv1``, ``short``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "BasicBlock", "BottleneckBlock", "ConvBNLayer", "ZeroPadShortcut"]
+
+#: Values accepted by ``ConvBNLayer(act=...)``.
+ACTIVATIONS = (None, "relu", "leaky")
+
+#: Values accepted by the ``projection`` argument of the residual blocks.
+PROJECTIONS = ("conv", "pad")
+
+
+class ConvBNLayer(nn.Module):
+    """Convolution without bias, then batch normalisation, then an optional activation.
+
+    The padding is ``(filter_size - 1) // 2``, so a stride-1 layer keeps the spatial size.
+
+    Args:
+        num_channels: input channels.
+        num_filters: output channels.
+        filter_size: kernel size (square).
+        stride: convolution stride.
+        groups: convolution groups (``num_channels`` for a depthwise convolution).
+        act: ``None``, ``'relu'``, or ``'leaky'`` (leaky ReLU with negative slope 0.1).
+
+    Raises:
+        ValueError: ``act`` is not one of the accepted values.
+
+    Examples:
+        >>> layer = ConvBNLayer(3, 64, 7, stride=2, act='relu')
+        >>> layer(torch.zeros(1, 3, 224, 224)).shape
+        torch.Size([1, 64, 112, 112])
+    """
+
+    def __init__(
+        self,
+        num_channels: int,
+        num_filters: int,
+        filter_size: int,
+        stride: int = 1,
+        groups: int = 1,
+        act: str | None = None,
+    ) -> None:
+        super().__init__()
+        if act not in ACTIVATIONS:
+            raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
+        self._conv = nn.Conv2d(
+            num_channels,
+            num_filters,
+            kernel_size=filter_size,
+            stride=stride,
+            padding=(filter_size - 1) // 2,
+            groups=groups,
+            bias=False,
+        )
+        self._batch_norm = nn.BatchNorm2d(num_filters)
+        self.act = act
+        # He (fan_out) initialisation, the convention of PyTorch's ResNets, VGGs and MobileNets.
+        nn.init.kaiming_normal_(self._conv.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self._batch_norm(self._conv(x))
+        if self.act == "relu":
+            y = F.relu(y)
+        elif self.act == "leaky":
+            y = F.leaky_relu(y, negative_slope=0.1)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"act={self.act!r}"
+
+
+class ZeroPadShortcut(nn.Module):
+    """Parameter-free shortcut: subsample by ``stride`` and append zero channels.
+
+    Option A of He et al. 2015 (section 3.3), the shortcut of their CIFAR-10 networks
+    (section 4.2): "identity shortcut with extra zero entries padded for increasing dimensions".
+
+    Args:
+        num_channels: input channels.
+        num_filters: output channels (>= ``num_channels``).
+        stride: spatial subsampling factor.
+
+    Raises:
+        ValueError: ``num_filters < num_channels``.
+
+    Examples:
+        >>> ZeroPadShortcut(16, 32, 2)(torch.ones(1, 16, 8, 8)).shape
+        torch.Size([1, 32, 4, 4])
+    """
+
+    def __init__(self, num_channels: int, num_filters: int, stride: int) -> None:
+        super().__init__()
+        if num_filters < num_channels:
+            raise ValueError(
+                f"ZeroPadShortcut can only add channels: num_filters ({num_filters}) must be "
+                f">= num_channels ({num_channels})"
+            )
+        self.extra_channels = num_filters - num_channels
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        # F.pad pads the last dimensions first: (W left, W right, H top, H bottom, C front, C back).
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
+
+    def extra_repr(self) -> str:
+        return f"extra_channels={self.extra_channels}, stride={self.stride}"
+
+
+def _make_shortcut(
+    shortcut: bool, projection: str, num_channels: int, num_out: int, stride: int
+) -> nn.Module | None:
+    """The ``short`` sub-module of a block, or None for an identity shortcut."""
+    if projection not in PROJECTIONS:
+        raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
+    if shortcut:
+        if stride != 1 or num_channels != num_out:
+            raise ValueError(
+                "an identity shortcut (shortcut=True) needs stride 1 and equal input and output "
+                f"channels, got stride={stride}, {num_channels} -> {num_out} channels; "
+                "pass shortcut=False for a projection"
+            )
+        return None
+    if projection == "pad":
+        return ZeroPadShortcut(num_channels, num_out, stride)
+    return ConvBNLayer(num_channels, num_out, 1, stride=stride)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 ``ConvBNLayer`` and a shortcut, ReLU after the addition (ResNet-18/34, CIFAR).
+
+    Args:
+        num_channels: input channels.
+        num_filters: output channels.
+        stride: stride of the first 3x3 convolution (and of the projection).
+        shortcut: True for an identity shortcut, False for a projection ``short``.
+        projection: the projection used when ``shortcut`` is False: ``'conv'`` (1x1
+            ``ConvBNLayer``, He et al.'s option B) or ``'pad'`` (:class:`ZeroPadShortcut`,
+            parameter-free option A).
+
+    Raises:
+        ValueError: an identity shortcut with a stride or a change of width, or an unknown
+            ``projection``.
+
+    Examples:
+        >>> block = BasicBlock(64, 128, stride=2, shortcut=False)
+        >>> block(torch.zeros(1, 64, 56, 56)).shape
+        torch.Size([1, 128, 28, 28])
+    """
+
+    expansion: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        num_channels: int,
+        num_filters: int,
+        stride: int = 1,
+        shortcut: bool = True,
+        *,
+        projection: str = "conv",
+    ) -> None:
+        super().__init__()
+        self.conv0 = ConvBNLayer(num_channels, num_filters, 3, stride=stride, act="relu")
+        self.conv1 = ConvBNLayer(num_filters, num_filters, 3, act=None)
+        self.short = _make_shortcut(shortcut, projection, num_channels, num_filters, stride)
+        self.shortcut = shortcut
+        self._num_channels_out = num_filters
+
+    def zero_init_last(self) -> None:
+        """Zero the scale of the last batch norm: the block starts as ``relu(shortcut(x))``."""
+        nn.init.zeros_(self.conv1._batch_norm.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv1(self.conv0(x))
+        short = x if self.short is None else self.short(x)
+        return F.relu(short + y)
+
+
+class BottleneckBlock(nn.Module):
+    """1x1 -> 3x3 (with the stride) -> 1x1 with 4x channels, plus a shortcut (ResNet-50+).
+
+    ``groups`` and ``base_width`` widen the 3x3 convolution: its width is
+    ``int(num_filters * base_width / 64) * groups``, which gives ResNeXt (``groups=32,
+    base_width=4``) and Wide ResNet (``base_width=128``) from the same block.
+
+    Args:
+        num_channels: input channels.
+        num_filters: channels of the 1x1 reduction; the block outputs ``4 * num_filters``.
+        stride: stride of the 3x3 convolution (and of the projection).
+        shortcut: True for an identity shortcut, False for a projection ``short``.
+        groups: groups of the 3x3 convolution.
+        base_width: width per group, 64 for the plain ResNet.
+        projection: ``'conv'`` (1x1 ``ConvBNLayer``) or ``'pad'`` (:class:`ZeroPadShortcut`).
+
+    Raises:
+        ValueError: an identity shortcut with a stride or a change of width, or an unknown
+            ``projection``.
+
+    Examples:
+        >>> block = BottleneckBlock(64, 64, stride=1, shortcut=False)
+        >>> block(torch.zeros(1, 64, 56, 56)).shape
+        torch.Size([1, 256, 56, 56])
+    """
+
+    expansion: ClassVar[int] = 4
+
+    def __init__(
+        self,
+        num_channels: int,
+        num_filters: int,
+        stride: int = 1,
+        shortcut: bool = True,
+        *,
+        groups: int = 1,
+        base_width: int = 64,
+        projection: str = "conv",
+    ) -> None:
+        super().__init__()
+        width = int(num_filters * (base_width / 64.0)) * groups
+        num_out = num_filters * self.expansion
+        self.conv0 = ConvBNLayer(num_channels, width, 1, act="relu")
+        self.conv1 = ConvBNLayer(width, width, 3, stride=stride, groups=groups, act="relu")
+        self.conv2 = ConvBNLayer(width, num_out, 1, act=None)
+        self.short = _make_shortcut(shortcut, projection, num_channels, num_out, stride)
+        self.shortcut = shortcut
+        self._num_channels_out = num_out
+
+    def zero_init_last(self) -> None:
+        """Zero the scale of the last batch norm: the block starts as ``relu(shortcut(x))``."""
+        nn.init.zeros_(self.conv2._batch_norm.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(self.conv1(self.conv0(x)))
+        short = x if self.short is None else self.short(x)
+        return F.relu(short + y)

@@ -1,0 +1,319 @@
+"""MobileNetV1 (Howard et al. 2017) and MobileNetV2 (Sandler et al. 2018), with width multiplier.
+
+The width multiplier is ``scale``, as ``paddle.vision.models.mobilenet_v1/v2`` name it.
+
+State-dict keys:
+
+- MobileNetV1 follows ``paddle.vision``: ``conv1`` (stem ``ConvBNLayer``), the depthwise-separable
+  blocks under Paddle's names ``conv2_1`` .. ``conv6`` (each with ``_depthwise_conv`` and
+  ``_pointwise_conv``), gathered in ``blocks``, then ``fc``. A Paddle key
+  ``conv2_1._depthwise_conv._norm_layer._mean`` is ours
+  ``blocks.conv2_1._depthwise_conv._batch_norm.running_mean``.
+- MobileNetV2 follows torchvision and ``paddle.vision``: ``features.{i}`` (``features.0`` the stem,
+  ``features.{1..17}`` inverted residuals with a ``conv`` sequence, ``features.18`` the last 1x1),
+  ``classifier.1`` (after dropout). At scale 1.0 it has 3,504,872 parameters.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import torch
+from torch import nn
+
+from .classifier import linear_head, validate_num_classes
+from .layers import ConvBNLayer
+from .registry import register_model
+from .weights import load_pretrained
+
+__all__ = [
+    "DepthwiseSeparable",
+    "InvertedResidual",
+    "MobileNetV1",
+    "MobileNetV2",
+    "make_divisible",
+    "mobilenet_v1",
+    "mobilenet_v2",
+]
+
+
+def _check_scale(scale: object) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+        raise ValueError(f"scale (the width multiplier) must be a number > 0, got {scale!r}")
+    return float(scale)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a channel count to the nearest multiple of ``divisor``, never dropping below 90%.
+
+    Multiples of 8 keep the tensor cores and vector units of accelerators fully used.
+
+    Examples:
+        >>> make_divisible(32 * 0.75), make_divisible(1280 * 1.4), make_divisible(16 * 0.35)
+        (24, 1792, 8)
+    """
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+class DepthwiseSeparable(nn.Module):
+    """A 3x3 depthwise ``ConvBNLayer`` then a 1x1 pointwise one, both with ReLU (MobileNetV1).
+
+    Examples:
+        >>> DepthwiseSeparable(32, 64, stride=2)(torch.zeros(1, 32, 16, 16)).shape
+        torch.Size([1, 64, 8, 8])
+    """
+
+    def __init__(self, num_channels: int, num_filters: int, stride: int = 1) -> None:
+        super().__init__()
+        self._depthwise_conv = ConvBNLayer(
+            num_channels, num_channels, 3, stride=stride, groups=num_channels, act="relu"
+        )
+        self._pointwise_conv = ConvBNLayer(num_channels, num_filters, 1, act="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._pointwise_conv(self._depthwise_conv(x))
+
+
+# Paddle's block names -> (output channels at scale 1, stride)
+_V1_BLOCKS = [
+    ("conv2_1", 64, 1),
+    ("conv2_2", 128, 2),
+    ("conv3_1", 128, 1),
+    ("conv3_2", 256, 2),
+    ("conv4_1", 256, 1),
+    ("conv4_2", 512, 2),
+    *[(f"conv5_{i}", 512, 1) for i in range(1, 6)],
+    ("conv5_6", 1024, 2),
+    ("conv6", 1024, 1),
+]
+
+
+class MobileNetV1(nn.Module):
+    """MobileNetV1: a 3x3 stride-2 stem and 13 depthwise-separable blocks.
+
+    Args:
+        scale: width multiplier (1.0, 0.75, 0.5, 0.25 in the paper).
+        num_classes: number of classes.
+        in_channels: input channels.
+
+    Raises:
+        ValueError: ``scale`` <= 0 or ``num_classes`` < 1.
+
+    Examples:
+        >>> net = MobileNetV1(scale=0.25, num_classes=10)
+        >>> net(torch.rand(1, 3, 224, 224)).shape
+        torch.Size([1, 10])
+    """
+
+    def __init__(
+        self, scale: float = 1.0, num_classes: int = 1000, *, in_channels: int = 3
+    ) -> None:
+        super().__init__()
+        self.scale = _check_scale(scale)
+        self.num_classes = validate_num_classes(num_classes)
+        channels = int(32 * self.scale)
+        self.conv1 = ConvBNLayer(in_channels, channels, 3, stride=2, act="relu")
+        blocks = OrderedDict()
+        for name, width, stride in _V1_BLOCKS:
+            blocks[name] = DepthwiseSeparable(channels, int(width * self.scale), stride)
+            channels = int(width * self.scale)
+        self.blocks = nn.Sequential(blocks)
+        self.pool2d_avg = nn.AdaptiveAvgPool2d(1)
+        self.num_features = channels
+        self.fc = linear_head(channels, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem and blocks: ``[N, num_features, H/32, W/32]``."""
+        return self.blocks(self.conv1(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pooling and the classifier (skipped when ``pre_logits``)."""
+        x = torch.flatten(self.pool2d_avg(x), 1)
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        """The last layer (``fc``)."""
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``)."""
+        self.num_classes = validate_num_classes(num_classes, allow_zero=True)
+        self.fc = linear_head(self.num_features, num_classes)
+
+
+class ConvBNReLU6(nn.Sequential):
+    """Conv (no bias) + BatchNorm + ReLU6 as a sequence, so keys read ``.0.weight``/``.1.*``
+    as in torchvision's and Paddle's MobileNetV2."""
+
+    def __init__(
+        self,
+        num_channels: int,
+        num_filters: int,
+        filter_size: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+    ) -> None:
+        padding = (filter_size - 1) // 2
+        conv = nn.Conv2d(
+            num_channels, num_filters, filter_size, stride, padding, groups=groups, bias=False
+        )
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+        super().__init__(conv, nn.BatchNorm2d(num_filters), nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    """1x1 expansion (skipped when ``expand_ratio`` is 1), 3x3 depthwise, linear 1x1 projection,
+    and an identity shortcut when the shape is kept (MobileNetV2).
+
+    Examples:
+        >>> InvertedResidual(16, 24, stride=2, expand_ratio=6)(torch.zeros(1, 16, 8, 8)).shape
+        torch.Size([1, 24, 4, 4])
+    """
+
+    def __init__(self, num_channels: int, num_filters: int, stride: int, expand_ratio: int) -> None:
+        super().__init__()
+        hidden = round(num_channels * expand_ratio)
+        self.use_res_connect = stride == 1 and num_channels == num_filters
+        layers: list[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(ConvBNReLU6(num_channels, hidden, 1))
+        project = nn.Conv2d(hidden, num_filters, 1, bias=False)
+        nn.init.kaiming_normal_(project.weight, mode="fan_out")
+        layers += [
+            ConvBNReLU6(hidden, hidden, 3, stride, groups=hidden),
+            project,
+            nn.BatchNorm2d(num_filters),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return x + y if self.use_res_connect else y
+
+
+# expansion t, output channels c, repeats n, stride s of the first repeat (the paper's table 2)
+_V2_SETTINGS = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2: inverted residual blocks with linear bottlenecks.
+
+    Args:
+        scale: width multiplier; channel counts are rounded to multiples of 8, and the last
+            1x1 layer keeps 1280 channels for scales below 1 (as the paper does).
+        num_classes: number of classes.
+        dropout: dropout probability before the classifier.
+        in_channels: input channels.
+
+    Raises:
+        ValueError: ``scale`` <= 0, ``num_classes`` < 1, or ``dropout`` outside [0, 1].
+
+    Examples:
+        >>> net = MobileNetV2(scale=0.5, num_classes=10)
+        >>> net(torch.rand(1, 3, 224, 224)).shape
+        torch.Size([1, 10])
+    """
+
+    def __init__(
+        self,
+        scale: float = 1.0,
+        num_classes: int = 1000,
+        *,
+        dropout: float = 0.2,
+        in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        self.scale = _check_scale(scale)
+        self.num_classes = validate_num_classes(num_classes)
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
+        channels = make_divisible(32 * self.scale)
+        self.num_features = make_divisible(1280 * max(1.0, self.scale))
+        layers: list[nn.Module] = [ConvBNReLU6(in_channels, channels, 3, stride=2)]
+        for t, c, n, s in _V2_SETTINGS:
+            out = make_divisible(c * self.scale)
+            for i in range(n):
+                layers.append(InvertedResidual(channels, out, s if i == 0 else 1, t))
+                channels = out
+        layers.append(ConvBNReLU6(channels, self.num_features, 1))
+        self.features = nn.Sequential(*layers)
+        self.pool2d_avg = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout), linear_head(self.num_features, num_classes)
+        )
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutional part: ``[N, num_features, H/32, W/32]``."""
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pooling, dropout and the classifier (``pre_logits``: pooled features)."""
+        x = torch.flatten(self.pool2d_avg(x), 1)
+        return x if pre_logits else self.classifier(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        """The last layer (``classifier[1]``)."""
+        return self.classifier[-1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the last layer with a new one for ``num_classes`` (0: ``nn.Identity``)."""
+        self.num_classes = validate_num_classes(num_classes, allow_zero=True)
+        self.classifier[-1] = linear_head(self.num_features, num_classes)
+
+
+@register_model(family="mobilenet")
+def mobilenet_v1(
+    *, pretrained: object = False, num_classes: int = 1000, scale: float = 1.0, **kwargs: Any
+) -> MobileNetV1:
+    """MobileNetV1, 4.2M parameters at scale 1.0.
+
+    Args:
+        pretrained: False, or a path to a state-dict file (see ``load_pretrained``).
+        num_classes: number of classes.
+        scale: width multiplier.
+        **kwargs: more :class:`MobileNetV1` options (``in_channels``).
+
+    Examples:
+        >>> mobilenet_v1(scale=0.5)(torch.rand(1, 3, 224, 224)).shape
+        torch.Size([1, 1000])
+    """
+    model = MobileNetV1(scale, validate_num_classes(num_classes), **kwargs)
+    return load_pretrained(model, pretrained, model_name="mobilenet_v1")
+
+
+@register_model(family="mobilenet")
+def mobilenet_v2(
+    *, pretrained: object = False, num_classes: int = 1000, scale: float = 1.0, **kwargs: Any
+) -> MobileNetV2:
+    """MobileNetV2, 3.5M parameters at scale 1.0.
+
+    Args:
+        pretrained: False, or a path to a state-dict file (see ``load_pretrained``).
+        num_classes: number of classes.
+        scale: width multiplier.
+        **kwargs: more :class:`MobileNetV2` options (``dropout``, ``in_channels``).
+
+    Examples:
+        >>> mobilenet_v2(num_classes=10)(torch.rand(1, 3, 224, 224)).shape
+        torch.Size([1, 10])
+    """
+    model = MobileNetV2(scale, validate_num_classes(num_classes), **kwargs)
+    return load_pretrained(model, pretrained, model_name="mobilenet_v2")

@@ -1,0 +1,185 @@
+"""The model registry: ``create_model``, ``list_models`` and ``model_info`` by name.
+
+Each family module registers its public constructors with :func:`register_model`, so that a new
+variant is a short builder plus a decorator, and the tests (generated from :func:`list_models`)
+cover it for free. Registering a name twice is an error rather than a silent overwrite, so two
+modules cannot fight over a name depending on import order.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from torch import nn
+
+__all__ = ["ModelInfo", "create_model", "list_models", "model_info", "register_model"]
+
+F = TypeVar("F", bound=Callable[..., nn.Module])
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about a model.
+
+    Attributes:
+        name: registered name (``'resnet50'``).
+        family: model family (``'resnet'``, ``'cifar_resnet'``, ``'vgg'``, ...).
+        input_size: natural input size ``(C, H, W)``, e.g. ``(3, 224, 224)``.
+        num_classes: default number of classes.
+        constructor: the function that builds the model.
+        description: first line of the constructor's docstring.
+    """
+
+    name: str
+    family: str
+    input_size: tuple[int, int, int]
+    num_classes: int
+    constructor: Callable[..., nn.Module]
+    description: str = ""
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(
+    name: str | None = None,
+    *,
+    family: str,
+    input_size: tuple[int, int, int] = (3, 224, 224),
+    num_classes: int = 1000,
+) -> Callable[[F], F]:
+    """Decorator that registers a model constructor under ``name`` (default: its ``__name__``).
+
+    Args:
+        name: registered name; the function's name when None.
+        family: model family, e.g. ``'resnet'``.
+        input_size: natural input size ``(C, H, W)``.
+        num_classes: the constructor's default number of classes.
+
+    Returns:
+        The decorator; it returns the function unchanged.
+
+    Raises:
+        ValueError: the name is already registered, or ``input_size`` is not three positive ints.
+
+    Examples:
+        >>> from torch import nn
+        >>> @register_model('doc_tiny_net', family='demo', input_size=(1, 8, 8), num_classes=2)
+        ... def doc_tiny_net(*, pretrained=False, num_classes=2):
+        ...     return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+        >>> model_info('doc_tiny_net').input_size
+        (1, 8, 8)
+        >>> unregister_model('doc_tiny_net')
+    """
+    if len(input_size) != 3 or not all(isinstance(v, int) and v > 0 for v in input_size):
+        raise ValueError(f"input_size must be three positive ints (C, H, W), got {input_size!r}")
+
+    def decorator(fn: F) -> F:
+        key = name or fn.__name__
+        if key in _REGISTRY:
+            existing = _REGISTRY[key].constructor
+            raise ValueError(
+                f"model name {key!r} is already registered (by {existing.__module__}."
+                f"{existing.__qualname__}); choose another name"
+            )
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[key] = ModelInfo(
+            name=key,
+            family=family,
+            input_size=tuple(input_size),  # type: ignore[arg-type]
+            num_classes=num_classes,
+            constructor=fn,
+            description=doc[0] if doc else "",
+        )
+        return fn
+
+    return decorator
+
+
+def unregister_model(name: str) -> None:
+    """Remove ``name`` from the registry (for tests and interactive experiments).
+
+    Raises:
+        KeyError: ``name`` is not registered.
+    """
+    model_info(name)  # the same helpful error as everywhere else
+    del _REGISTRY[name]
+
+
+def list_models(pattern: str | None = None, *, family: str | None = None) -> list[str]:
+    """Sorted names of the registered models.
+
+    Args:
+        pattern: shell-style pattern (``fnmatch``), e.g. ``'resnet*'``; None lists all.
+        family: keep only this family (``'resnet'``, ``'cifar_resnet'``, ``'vgg'``,
+            ``'mobilenet'``, ``'lenet'``).
+
+    Returns:
+        The matching names, sorted.
+
+    Examples:
+        >>> list_models('vgg1[16]')
+        ['vgg11', 'vgg16']
+        >>> list_models(family='cifar_resnet')
+        ['resnet110', 'resnet20', 'resnet32', 'resnet44', 'resnet56']
+    """
+    names = sorted(_REGISTRY)
+    if pattern is not None:
+        names = fnmatch.filter(names, pattern)
+    if family is not None:
+        names = [n for n in names if _REGISTRY[n].family == family]
+    return names
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry of ``name``.
+
+    Raises:
+        KeyError: unknown name; the message lists the closest registered names.
+
+    Examples:
+        >>> info = model_info('resnet20')
+        >>> info.family, info.input_size, info.num_classes
+        ('cifar_resnet', (3, 32, 32), 10)
+    """
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        pass
+    close = difflib.get_close_matches(str(name), list(_REGISTRY), n=5, cutoff=0.5)
+    hint = f"closest names: {', '.join(close)}" if close else "see list_models()"
+    # KeyError would wrap the message in quotes; a LookupError subclass keeps it readable
+    # while `except KeyError` still catches it.
+    raise UnknownModelError(f"unknown model {name!r}; {hint}")
+
+
+class UnknownModelError(KeyError):
+    """Raised for a model name that is not registered (a ``KeyError``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name``, passing ``kwargs`` to its constructor.
+
+    Args:
+        name: registered name, see :func:`list_models`.
+        **kwargs: constructor arguments (``num_classes``, ``pretrained``, ...).
+
+    Returns:
+        The new model (in training mode, on the CPU).
+
+    Raises:
+        KeyError: unknown name; the message lists the closest registered names.
+
+    Examples:
+        >>> net = create_model('resnet20', num_classes=100)
+        >>> net.num_classes
+        100
+    """
+    return model_info(name).constructor(**kwargs)

@@ -1,5 +1,7 @@
 """Metrics against hand-computed values, exact counts, state round trips and merging."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -239,3 +241,44 @@ def test_paddle_style_subclass_without_super_init():
     m.update_state(torch.tensor([5.0]))
     assert m.accumulate() == 3.0 and m.state_dict() == {}
     assert m.compute(1, 2) == (1, 2)
+
+
+_ALL_REDUCE_SCRIPT = """
+import sys, torch, torch.distributed as dist
+from resvision.metrics import Accuracy, ConfusionMatrix
+rank, path = int(sys.argv[1]), sys.argv[2]
+dist.init_process_group("gloo", init_method="file://" + path, rank=rank, world_size=2)
+pred = torch.tensor({pred})
+label = torch.tensor({label})
+shard = slice(0, 3) if rank == 0 else slice(3, None)  # unequal shards, no padding
+acc, cm = Accuracy(topk=(1, 2)), ConfusionMatrix(4)
+acc.update(acc.compute(pred[shard], label[shard]))
+cm.update(*cm.compute(pred[shard], label[shard]))
+for m in (acc, cm):
+    m.all_reduce()
+print(acc.accumulate(), cm.matrix().tolist(), flush=True)
+dist.destroy_process_group()
+"""
+
+
+def test_all_reduce_over_two_processes_counts_every_sample_once(tmp_path):
+    import subprocess
+
+    script = _ALL_REDUCE_SCRIPT.format(pred=PRED.tolist(), label=LABEL.tolist())
+    store = tmp_path / "store"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(rank), str(store)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outputs]
+    whole_acc, whole_cm = Accuracy(topk=(1, 2)), ConfusionMatrix(4)
+    run(whole_acc, PRED, LABEL)
+    run(whole_cm, PRED, LABEL)
+    expected = f"{whole_acc.accumulate()} {whole_cm.matrix().tolist()}"
+    assert [out.strip() for out, _ in outputs] == [expected, expected]

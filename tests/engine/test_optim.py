@@ -214,6 +214,7 @@ def test_schedule_drives_lr_and_set_lr_is_refused():
     ("kwargs", "error", "match"),
     [
         ({"parameters": None}, TypeError, "parameters=model.parameters"),
+        ({"parameters": torch.zeros(2, requires_grad=True)}, TypeError, "iterable"),
         ({"weight_decay": "l2"}, TypeError, "weight_decay"),
         ({"weight_decay": -1.0}, ValueError, "weight_decay"),
         ({"learning_rate": "0.1"}, TypeError, "learning_rate"),

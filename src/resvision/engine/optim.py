@@ -170,8 +170,11 @@ class _PaddleOptimizer:
                 f"{name} learning_rate must be a float >= 0 or a resvision.optim.lr schedule, "
                 f"got {learning_rate!r}"
             )
-        if parameters is None:
-            raise TypeError(f"{name} needs parameters=..., e.g. parameters=model.parameters()")
+        if parameters is None or isinstance(parameters, torch.Tensor):
+            raise TypeError(
+                f"{name} needs parameters=<an iterable of tensors or groups>, e.g. "
+                f"parameters=model.parameters(); got {type(parameters).__name__}"
+            )
         if grad_clip is not None and not callable(grad_clip):
             raise TypeError(
                 f"{name} grad_clip must be ClipGradByGlobalNorm, ClipGradByNorm, ClipGradByValue "

@@ -1,5 +1,7 @@
 """The Loader protocol on both paths: shapes, order, resume, sharding, path choice."""
 
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -174,3 +176,33 @@ def test_num_workers_capped_with_warning():
     with pytest.warns(UserWarning, match="CPU cores"):
         loader = build_loader(ds, 8, num_workers=512)
     assert loader.num_workers < 512
+
+
+def paddle_style_jitter(img):
+    """A user transform drawing from Python's random module, as Paddle transforms do."""
+    return img.transpose(2, 0, 1) * random.uniform(0.5, 1.5) + np.random.rand()
+
+
+def test_dataloader_path_seeds_any_transform_and_spares_global_rngs():
+    def draw():
+        return torch.rand(1).item(), random.random(), float(np.random.rand())
+
+    torch.manual_seed(1), random.seed(1), np.random.seed(1)
+    expected = draw()
+    torch.manual_seed(1), random.seed(1), np.random.seed(1)
+    ds = Tiny(transform=paddle_style_jitter)
+    first = collect(build_loader(ds, 8, shuffle=True, seed=4))[0]
+    assert draw() == expected  # the caller's streams were not disturbed
+    again = collect(build_loader(ds, 8, shuffle=True, seed=4))[0]
+    assert torch.equal(first, again)
+
+
+def test_workers_produce_the_same_batches_as_the_main_process():
+    ds = Tiny(n=40, transform=Compose(AUG))
+    main = collect(build_loader(ds, 8, shuffle=True, seed=2, fast=False))
+    loader = build_loader(ds, 8, shuffle=True, seed=2, fast=False, num_workers=2)
+    workers = collect(loader)
+    assert torch.equal(main[0], workers[0]) and torch.equal(main[1], workers[1])
+    # Persistent workers: a second epoch reuses them and differs from the first.
+    loader.set_epoch(1)
+    assert not torch.equal(collect(loader)[1], workers[1])

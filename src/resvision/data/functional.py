@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageEnhance, ImageOps
 
 Img = Any  # PIL.Image.Image | np.ndarray | torch.Tensor
 
@@ -144,6 +144,12 @@ def pad(
     if mode not in ("constant", "edge", "reflect", "symmetric"):
         raise ValueError(f"padding_mode must be constant, edge, reflect or symmetric, got {mode!r}")
     left, top, right, bottom = padding
+    if is_pil(img) and mode == "constant" and img.mode in ("RGB", "L"):
+        # PIL pads in C: much faster than a round trip through numpy for every sample.
+        fills = [int(v) for v in np.broadcast_to(np.asarray(fill), (len(img.getbands()),))]
+        return ImageOps.expand(
+            img, (left, top, right, bottom), tuple(fills) if len(fills) > 1 else fills[0]
+        )
     if is_pil(img):
         arr = np.asarray(img)
         return Image.fromarray(pad(arr, padding, fill, mode), img.mode)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, get_worker_info
 
 from resvision.data.batch_transforms import NotBatchableError, plan_batched
 from resvision.data.sampling import (
@@ -27,7 +27,8 @@ from resvision.data.sampling import (
     derive_seed,
     epoch_indices,
     num_batches,
-    seeded_rngs,
+    preserved_rngs,
+    seed_rngs,
 )
 
 __all__ = ["FastLoader", "NotCacheableError", "TorchLoader", "build_loader", "fast_path_reason"]
@@ -229,10 +230,21 @@ class _SeededItems(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int]) -> Any:
+    def _item(self, key: tuple[int, int]) -> Any:
         index, seed = key
-        with seeded_rngs(seed):
-            return self.dataset[index]
+        seed_rngs(seed)
+        return self.dataset[index]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> list[Any]:
+        # DataLoader fetches a whole batch through here (torch >= 2.1).
+        if get_worker_info() is not None:
+            # A worker's generators are its own: seeding them needs no restoring.
+            return [self._item(k) for k in keys]
+        with preserved_rngs():  # the main process: leave the caller's streams as they were
+            return [self._item(k) for k in keys]
 
 
 class _EpochBatchSampler(Sampler):
@@ -311,6 +323,9 @@ class TorchLoader(_EpochState):
             collate_fn=collate_images,
             pin_memory=self.device.type == "cuda",
             persistent_workers=num_workers > 0,
+            # DataLoader draws a base seed per epoch; its own generator keeps that draw off the
+            # global stream (every sample is seeded from (seed, epoch, index) anyway).
+            generator=torch.Generator().manual_seed(seed),
         )
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -70,17 +70,21 @@ def num_batches(num_samples: int, batch_size: int, drop_last: bool) -> int:
     return num_samples // batch_size if drop_last else math.ceil(num_samples / batch_size)
 
 
-@contextmanager
-def seeded_rngs(seed: int) -> Iterator[None]:
-    """Seed torch's CPU generator, ``random`` and ``numpy.random`` for one sample, then restore
-    them, so per-sample transforms (ours, torchvision's, Paddle-style ``random`` users) are a
-    function of ``seed`` without disturbing the caller's random streams (CUDA's is untouched)."""
-    torch_state = torch.random.default_generator.get_state()
-    py_state = random.getstate()
-    np_state = np.random.get_state()
+def seed_rngs(seed: int) -> None:
+    """Seed torch's CPU generator, ``random`` and ``numpy.random`` (CUDA's is untouched), so
+    per-sample transforms (ours, torchvision's, Paddle-style users of ``random``) are a function
+    of ``seed``."""
     torch.random.default_generator.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % (1 << 32))
+
+
+@contextmanager
+def preserved_rngs() -> Iterator[None]:
+    """Restore torch's CPU generator, ``random`` and ``numpy.random`` on exit."""
+    torch_state = torch.random.default_generator.get_state()
+    py_state = random.getstate()
+    np_state = np.random.get_state()
     try:
         yield
     finally:

@@ -210,6 +210,7 @@ class Normalize(BaseTransform):
         self.mean, self.std = mean_list, std_list
         self.data_format = data_format
         self.to_rgb = to_rgb
+        self._cache: dict[tuple, tuple[Any, Any]] = {}
 
     def _stats(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
         for name, values in (("mean", self.mean), ("std", self.std)):
@@ -233,15 +234,21 @@ class Normalize(BaseTransform):
         channels = 1 if axis is None or x.ndim == 2 else x.shape[axis]
         if self.to_rgb and axis is not None and x.ndim == 3:
             x = x.flip(axis) if isinstance(x, torch.Tensor) else np.flip(x, axis)
-        mean, std = self._stats(channels)
-        shape = [1] * x.ndim
-        if axis is not None and x.ndim == 3:
-            shape[axis] = channels
-        if isinstance(x, torch.Tensor):
-            m = torch.from_numpy(mean).reshape(shape).to(x.device)
-            s = torch.from_numpy(std).reshape(shape).to(x.device)
-            return (x - m) / s
-        return ((x - mean.reshape(shape)) / std.reshape(shape)).astype(np.float32)
+        is_tensor = isinstance(x, torch.Tensor)
+        key = (channels, x.ndim, axis, str(x.device) if is_tensor else None)
+        if key not in self._cache:  # built once per layout: Normalize runs per sample
+            mean, std = self._stats(channels)
+            shape = [1] * x.ndim
+            if axis is not None and x.ndim == 3:
+                shape[axis] = channels
+            mean, std = mean.reshape(shape), std.reshape(shape)
+            if is_tensor:
+                mean, std = torch.from_numpy(mean).to(x.device), torch.from_numpy(std).to(x.device)
+            self._cache[key] = (mean, std)
+        mean, std = self._cache[key]
+        if is_tensor:
+            return (x - mean) / std
+        return ((x - mean) / std).astype(np.float32, copy=False)
 
     def batched(self, state: BatchPlanState) -> Callable:
         if state.kind != "pil" and state.layout != self.data_format:

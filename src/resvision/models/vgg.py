@@ -151,8 +151,10 @@ def vgg11(*, pretrained: object = False, num_classes: int = 1000, **kwargs: Any)
         **kwargs: more :class:`VGG` options (``dropout``, ``in_channels``).
 
     Examples:
-        >>> vgg11(num_classes=10)(torch.rand(1, 3, 64, 64)).shape
-        torch.Size([1, 10])
+        >>> with torch.device('meta'):  # shapes only: no memory, no initialisation
+        ...     net = vgg11(num_classes=10)
+        >>> sum(p.numel() for p in net.parameters())
+        128807306
     """
     return _vgg("vgg11", 11, False, pretrained, num_classes, **kwargs)
 

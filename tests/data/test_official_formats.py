@@ -165,7 +165,12 @@ def test_download_checks_md5_and_reports_clearly(tmp_path, monkeypatch):
         Cifar10(mode="train")
     text = str(err.value)
     assert "cifar-10-python.tar.gz" in text and str(expected_path) in text
-    assert "download failed" in text and "data_file=" in text and UNREACHABLE in text
+    assert (
+        "download failed" in text
+        and "data_file" in text
+        and "Cifar10Sample" in text
+        and UNREACHABLE in text
+    )
     with pytest.raises(DatasetNotFoundError, match="download=False"):
         Cifar10(download=False)
 

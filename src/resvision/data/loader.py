@@ -190,12 +190,15 @@ class FastLoader(_EpochState):
         )
         self.device = torch.device(device)
         base, subset = _cache_source(dataset)
+        shape = getattr(base, "image_shape", None)
+        if shape is None:
+            raise NotCacheableError(f"{type(base).__name__} has no single image shape")
+        # Plan before decoding, so an unbatchable transform fails cheaply.
+        self.pipeline = plan_batched(base.transform, tuple(shape), base.backend)
         images, labels = base.tensors()
         if subset is not None:
             index = torch.as_tensor(subset, dtype=torch.long)
             images, labels = images[index], labels[index]
-        # Plan before the copy to the device, so an unbatchable transform fails cheaply.
-        self.pipeline = plan_batched(base.transform, tuple(images.shape[1:]), base.backend)
         self.images = images.to(self.device)
         self.labels = labels.to(self.device, torch.int64)
         self._generator = torch.Generator(device=self.device)

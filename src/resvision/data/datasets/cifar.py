@@ -138,6 +138,10 @@ class Cifar10(InMemoryImageDataset):
     _LABEL_KEY = b"labels"
     _META = ("batches.meta", b"label_names")
     _DEFAULT_CLASSES: ClassVar[list[str]] = CIFAR10_CLASSES
+    _HINT = (
+        "Without a download, resvision.datasets.Cifar10Sample is a 6,000-image subset of "
+        "CIFAR-10 shipped in the package"
+    )
 
     def __init__(
         self,
@@ -152,7 +156,13 @@ class Cifar10(InMemoryImageDataset):
         name = type(self).__name__
         if data_file is None:
             path = fetch_data_file(
-                self.FILENAME, "cifar", self.URLS, self.MD5, download=download, what=name
+                self.FILENAME,
+                "cifar",
+                self.URLS,
+                self.MD5,
+                download=download,
+                what=name,
+                hint=self._HINT,
             )
         else:
             path = resolve_user_file(data_file, name, "data_file")
@@ -191,3 +201,4 @@ class Cifar100(Cifar10):
     _LABEL_KEY = b"fine_labels"
     _META = ("meta", b"fine_label_names")
     _DEFAULT_CLASSES: ClassVar[list[str]] = [str(i) for i in range(100)]
+    _HINT = ""

@@ -72,7 +72,14 @@ def _fetch(url: str, dest: Path, md5: str) -> None:
 
 
 def fetch_data_file(
-    filename: str, folder: str, urls: Sequence[str], md5: str, *, download: bool, what: str
+    filename: str,
+    folder: str,
+    urls: Sequence[str],
+    md5: str,
+    *,
+    download: bool,
+    what: str,
+    hint: str = "",
 ) -> Path:
     """Return the path of a verified official data file, downloading it if allowed.
 
@@ -83,6 +90,7 @@ def fetch_data_file(
         md5: its official MD5.
         download: whether downloading is allowed.
         what: the dataset's name for messages, e.g. ``'Cifar10'``.
+        hint: a sentence added to the error message (an alternative to the download).
 
     Returns:
         The path of the file, whose MD5 matched.
@@ -115,7 +123,7 @@ def fetch_data_file(
         f"{what} needs the official file {filename} (MD5 {md5}) at {target}, but {problem}"
         f"{tried}. Download it on a machine with internet access from {urls[0]} and copy it "
         f"there (or set RESVISION_CACHE to the folder above 'datasets/{folder}'), or pass its "
-        "path as data_file=..."
+        "path as data_file" + (f". {hint}." if hint else ".")
     )
 
 

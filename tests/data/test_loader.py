@@ -137,6 +137,16 @@ def test_eval_shards_cover_every_sample_once(fast, n, world):
     assert sorted(seen) == list(range(n))
 
 
+@pytest.mark.parametrize("shuffle,drop_last", [(False, False), (True, False), (False, True)])
+def test_shard_size_matches_the_order(shuffle, drop_last):
+    from resvision.data.sampling import epoch_indices, shard_size
+
+    for n, world in ((37, 4), (5, 3), (2, 3), (9, 1)):
+        for rank in range(world):
+            kw = dict(shuffle=shuffle, rank=rank, world_size=world, drop_last=drop_last)
+            assert shard_size(n, **kw) == len(epoch_indices(n, seed=0, epoch=3, **kw))
+
+
 def test_train_shards_are_disjoint_and_equal_length():
     ds = Tiny(n=37, transform=Transpose())
     loaders = [build_loader(ds, 4, shuffle=True, rank=r, world_size=3) for r in range(3)]

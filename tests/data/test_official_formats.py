@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from resvision.data.backend import set_image_backend
+from resvision.data.loader import build_loader
 from resvision.datasets import MNIST, Cifar10, Cifar100, DatasetNotFoundError, FashionMNIST
 from resvision.transforms import ToTensor, Transpose
 
@@ -219,6 +220,11 @@ def test_mnist_idx_files(tmp_path):
     assert pil.mode == "L" and np.array_equal(np.asarray(pil), images[0])
     chw, _ = MNIST(**kwargs, transform=Transpose(), backend="cv2")[0]
     assert chw.shape == (1, 28, 28)
+    # Both loader paths turn Paddle's (1,)-shaped labels into a [B] batch.
+    transposed = MNIST(**kwargs, transform=Transpose(), backend="cv2")
+    for fast in (True, False):
+        x, y = next(iter(build_loader(transposed, 4, fast=fast)))
+        assert x.shape == (4, 1, 28, 28) and y.tolist() == [3, 1, 4, 1]
     fashion = FashionMNIST(**kwargs)
     assert fashion.classes[9] == "Ankle boot" and len(fashion) == 7
 

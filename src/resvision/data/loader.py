@@ -29,6 +29,7 @@ from resvision.data.sampling import (
     num_batches,
     preserved_rngs,
     seed_rngs,
+    shard_size,
 )
 
 __all__ = ["FastLoader", "NotCacheableError", "TorchLoader", "build_loader", "fast_path_reason"]
@@ -94,14 +95,23 @@ class _EpochState:
         )
 
     @property
+    def _shard_size(self) -> int:
+        return shard_size(
+            self._size,
+            shuffle=self.shuffle,
+            rank=self.rank,
+            world_size=self.world_size,
+            drop_last=self.drop_last,
+        )
+
+    @property
     def num_samples(self) -> int:
         """Samples per epoch on this rank (the ones in full batches when ``drop_last``)."""
-        n = len(self.indices(0)) if self.world_size > 1 else self._size
+        n = self._shard_size
         return (n // self.batch_size) * self.batch_size if self.drop_last else n
 
     def __len__(self) -> int:
-        n = len(self.indices(0)) if self.world_size > 1 else self._size
-        return num_batches(n, self.batch_size, self.drop_last)
+        return num_batches(self._shard_size, self.batch_size, self.drop_last)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose order and augmentation the next iteration produces."""

@@ -66,6 +66,22 @@ def epoch_indices(
     return order
 
 
+def shard_size(
+    n: int, *, shuffle: bool, rank: int = 0, world_size: int = 1, drop_last: bool = False
+) -> int:
+    """``len(epoch_indices(...))`` without building the order.
+
+    Examples:
+        >>> [shard_size(10, shuffle=False, rank=r, world_size=3) for r in range(3)]
+        [4, 3, 3]
+    """
+    if world_size == 1:
+        return n
+    if shuffle or drop_last:
+        return n // world_size
+    return len(range(rank, n, world_size))
+
+
 def num_batches(num_samples: int, batch_size: int, drop_last: bool) -> int:
     return num_samples // batch_size if drop_last else math.ceil(num_samples / batch_size)
 

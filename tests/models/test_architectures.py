@@ -280,3 +280,16 @@ def test_lenet_layout_and_input_check() -> None:
 def test_pretrained_is_keyword_only() -> None:
     with pytest.raises(TypeError):
         resnet50(True)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["resnet20", "lenet", "mobilenet_v2"])
+def test_reset_classifier_keeps_the_device_and_dtype_of_the_model(name: str) -> None:
+    net = create_model(name).double()
+    net.reset_classifier(4)
+    assert net.get_classifier().weight.dtype == torch.float64
+    size = model_info(name).input_size
+    with torch.no_grad():
+        assert net.eval()(torch.randn(1, *size, dtype=torch.float64)).shape == (1, 4)
+    net.to("meta")
+    net.reset_classifier(3)
+    assert net.get_classifier().weight.device.type == "meta"

@@ -54,7 +54,9 @@ def validate_num_classes(num_classes: object, *, allow_zero: bool = False) -> in
     return num_classes
 
 
-def linear_head(in_features: int, num_classes: int) -> nn.Module:
+def linear_head(
+    in_features: int, num_classes: int, *, like: torch.Tensor | None = None
+) -> nn.Module:
     """The last layer of a classifier: ``nn.Linear`` or ``nn.Identity`` when ``num_classes`` is 0.
 
     The weight is drawn from Uniform(-1/sqrt(fan_in), +1/sqrt(fan_in)) and the bias is zero,
@@ -64,6 +66,8 @@ def linear_head(in_features: int, num_classes: int) -> nn.Module:
     Args:
         in_features: width of the pre-logits features.
         num_classes: number of outputs; 0 gives ``nn.Identity``.
+        like: a parameter of the network; the new layer gets its device and dtype, so that
+            ``reset_classifier`` works on a model already moved to a GPU or to half precision.
 
     Returns:
         The new layer.
@@ -77,7 +81,8 @@ def linear_head(in_features: int, num_classes: int) -> nn.Module:
     validate_num_classes(num_classes, allow_zero=True)
     if num_classes == 0:
         return nn.Identity()
-    layer = nn.Linear(in_features, num_classes)
+    factory = {} if like is None else {"device": like.device, "dtype": like.dtype}
+    layer = nn.Linear(in_features, num_classes, **factory)
     stdv = 1.0 / math.sqrt(in_features)
     with torch.no_grad():
         layer.weight.uniform_(-stdv, stdv)

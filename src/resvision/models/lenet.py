@@ -76,7 +76,7 @@ class LeNet(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the last layer with a new one for ``num_classes`` (0: ``nn.Identity``)."""
         self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        self.fc[-1] = linear_head(self.num_features, num_classes)
+        self.fc[-1] = linear_head(self.num_features, num_classes, like=next(self.parameters()))
 
 
 @register_model(family="lenet", input_size=(1, 28, 28), num_classes=10)

@@ -145,7 +145,7 @@ class MobileNetV1(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``)."""
         self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        self.fc = linear_head(self.num_features, num_classes)
+        self.fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))
 
 
 class ConvBNReLU6(nn.Sequential):
@@ -276,7 +276,9 @@ class MobileNetV2(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the last layer with a new one for ``num_classes`` (0: ``nn.Identity``)."""
         self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        self.classifier[-1] = linear_head(self.num_features, num_classes)
+        self.classifier[-1] = linear_head(
+            self.num_features, num_classes, like=next(self.parameters())
+        )
 
 
 @register_model(family="mobilenet")

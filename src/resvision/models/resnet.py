@@ -173,7 +173,7 @@ class ResNet(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``)."""
         self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        self.fc = linear_head(self.num_features, num_classes)
+        self.fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))
 
 
 def _resnet(name: str, layers: int, pretrained: object, num_classes: int, **kwargs: Any) -> ResNet:

@@ -131,7 +131,9 @@ class VGG(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the last layer with a new one for ``num_classes`` (0: ``nn.Identity``)."""
         self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        self.classifier[-1] = linear_head(self.num_features, num_classes)
+        self.classifier[-1] = linear_head(
+            self.num_features, num_classes, like=next(self.parameters())
+        )
 
 
 def _vgg(

@@ -130,16 +130,16 @@ def _check_fits(model: nn.Module, state: Mapping[str, torch.Tensor], source: str
         )
 
 
-def load_pretrained(nn_model: nn.Module, pretrained: object, *, model_name: str) -> nn.Module:
-    """Load the weights that ``pretrained`` names into ``nn_model`` (in place).
+def load_pretrained(model: nn.Module, pretrained: object, *, model_name: str) -> nn.Module:
+    """Load the weights that ``pretrained`` names into ``model`` (in place).
 
     Args:
-        nn_model: the freshly built model.
+        model: the freshly built model.
         pretrained: ``False``/``None`` (nothing to load) or a path to a state-dict file.
         model_name: the registered name of the model, for error messages.
 
     Returns:
-        ``nn_model``.
+        ``model``.
 
     Raises:
         TypeError: ``pretrained`` is neither a bool, None, str nor path.
@@ -157,7 +157,7 @@ def load_pretrained(nn_model: nn.Module, pretrained: object, *, model_name: str)
         pretrained=True: no pretrained weights are registered for 'd
     """
     if pretrained is None or pretrained is False:
-        return nn_model
+        return model
     if pretrained is True or (
         isinstance(pretrained, str) and "://" not in pretrained and not _looks_like_path(pretrained)
     ):
@@ -177,6 +177,6 @@ def load_pretrained(nn_model: nn.Module, pretrained: object, *, model_name: str)
             f"os.PathLike), got {pretrained!r} of type {type(pretrained).__name__}"
         )
     state = read_state_dict(pretrained)
-    _check_fits(nn_model, state, repr(str(pretrained)))
-    nn_model.load_state_dict(state, strict=True)
-    return nn_model
+    _check_fits(model, state, repr(str(pretrained)))
+    model.load_state_dict(state, strict=True)
+    return model

@@ -16,9 +16,17 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-__all__ = ["ModelInfo", "create_model", "list_models", "model_info", "register_model"]
+__all__ = [
+    "ModelInfo",
+    "UnknownModelError",
+    "create_model",
+    "list_models",
+    "model_info",
+    "register_model",
+    "unregister_model",
+]
 
-F = TypeVar("F", bound=Callable[..., nn.Module])
+ConstructorT = TypeVar("ConstructorT", bound=Callable[..., nn.Module])
 
 
 @dataclass(frozen=True)
@@ -45,13 +53,24 @@ class ModelInfo:
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
+class UnknownModelError(KeyError):
+    """Raised for a model name that is not registered.
+
+    A ``KeyError`` (the registry is a mapping), whose message is printed as written: a plain
+    ``KeyError`` would show it quoted, escapes included.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def register_model(
     name: str | None = None,
     *,
     family: str,
     input_size: tuple[int, int, int] = (3, 224, 224),
     num_classes: int = 1000,
-) -> Callable[[F], F]:
+) -> Callable[[ConstructorT], ConstructorT]:
     """Decorator that registers a model constructor under ``name`` (default: its ``__name__``).
 
     Args:
@@ -78,7 +97,7 @@ def register_model(
     if len(input_size) != 3 or not all(isinstance(v, int) and v > 0 for v in input_size):
         raise ValueError(f"input_size must be three positive ints (C, H, W), got {input_size!r}")
 
-    def decorator(fn: F) -> F:
+    def decorator(fn: ConstructorT) -> ConstructorT:
         key = name or fn.__name__
         if key in _REGISTRY:
             existing = _REGISTRY[key].constructor
@@ -152,16 +171,7 @@ def model_info(name: str) -> ModelInfo:
         pass
     close = difflib.get_close_matches(str(name), list(_REGISTRY), n=5, cutoff=0.5)
     hint = f"closest names: {', '.join(close)}" if close else "see list_models()"
-    # KeyError would wrap the message in quotes; a LookupError subclass keeps it readable
-    # while `except KeyError` still catches it.
     raise UnknownModelError(f"unknown model {name!r}; {hint}")
-
-
-class UnknownModelError(KeyError):
-    """Raised for a model name that is not registered (a ``KeyError``)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:

@@ -133,7 +133,7 @@ class _EpochState:
         """The position in the data: ``epoch`` and ``batches_yielded`` in it, plus the settings
         that must match for an exact resume."""
         return {
-            "epoch": self.epoch + (1 if self._advance and self._done == 0 else 0),
+            "epoch": self.epoch,
             "batches_yielded": self._done,
             "seed": self.seed,
             "batch_size": self.batch_size,

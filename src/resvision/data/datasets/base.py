@@ -15,6 +15,7 @@ uses.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -91,10 +92,14 @@ class InMemoryImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, np.ndarray]:
         n = len(self)
-        if not isinstance(index, int | np.integer) or not -n <= index < n:
-            raise IndexError(f"index {index!r} is out of range for a dataset of {n} items")
+        try:
+            index = operator.index(index)
+        except TypeError:
+            raise TypeError(f"index must be an int, got {type(index).__name__}") from None
+        if not -n <= index < n:
+            raise IndexError(f"index {index} is out of range for a dataset of {n} items")
         return finish_item(
-            self.hwc(int(index)), self.labels[index], self.transform, self.backend, self.label_shape
+            self.hwc(index), self.labels[index], self.transform, self.backend, self.label_shape
         )
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:

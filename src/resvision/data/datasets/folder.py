@@ -142,6 +142,7 @@ class DatasetFolder(Dataset):
         self.transform = check_transform(transform)
         self.backend = check_backend(backend)
         self.on_error = on_error
+        self._check = check
         self.max_pixels = max_image_pixels() if max_pixels is None else int(max_pixels)
         exts = tuple(e.lower() for e in (extensions or IMG_EXTENSIONS))
         self.extensions = None if is_valid_file is not None else exts
@@ -233,7 +234,14 @@ class DatasetFolder(Dataset):
         if self._images is not None:
             hwc = np.ascontiguousarray(self._images[index].transpose(1, 2, 0))
         else:
-            hwc = decode_rgb(path, max_pixels=self.max_pixels)
+            try:
+                hwc = decode_rgb(path, max_pixels=self.max_pixels)
+            except ImageDecodeError as exc:
+                if self._check == "full":
+                    raise
+                raise ImageDecodeError(
+                    f"{exc} (check='full' finds such files when the dataset is built)"
+                ) from exc
         return finish_item(hwc, target, self.transform, self.backend)
 
     # The fast path (see resvision.data.loader): the decoded folder as one uint8 array.

@@ -207,16 +207,17 @@ def export_images(data: str, root: str | None, folder: Path, count: int) -> list
 
 
 def run_data(args: argparse.Namespace) -> int:
-    """``resvision data [DATA] [--json] [--export DIR --count N]``."""
+    """``resvision data [DATA] [--json] [--export DIR --count N]``: exit 1 if files are unreadable."""
     if args.export:
         written = export_images(args.data, args.data_root, Path(args.export), args.count)
         print(f"wrote {len(written)} images to {args.export}/ (e.g. {written[0].name})")
         return 0
-    info = describe_data(args.data, args.data_root, decode=getattr(args, "decode", False))
+    info = describe_data(args.data, args.data_root, decode=args.decode)
+    splits = info["splits"]
+    bad = [b for s in splits.values() for b in s["unreadable"]]
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
-    splits = info["splits"]
+        return 1 if bad else 0
     print(f"data set: {info['data']}")
     print(f"classes ({len(info['classes'])}): {', '.join(info['classes'][:20])}", end="")
     print(" ..." if len(info["classes"]) > 20 else "")
@@ -234,7 +235,6 @@ def run_data(args: argparse.Namespace) -> int:
         header = ["class", *splits]
         rows = [[c, *(s["counts"].get(c, 0) for s in splits.values())] for c in info["classes"]]
         print(format_table(header, rows, left=1))
-    bad = [b for s in splits.values() for b in s["unreadable"]]
     print(f"\nunreadable files: {len(bad) or 'none'}")
     for line in bad[:20]:
         print(f"  {line}")

@@ -41,13 +41,15 @@ def find_config(text: str) -> Path:
     path = Path(text).expanduser()
     if path.is_file():
         return path
-    name = path.name[: -len(".yaml")] if path.name.endswith(".yaml") else path.name
+    looks_like_file = path.suffix in (".yaml", ".yml") or path.parent != Path(".")
+    name = path.stem if path.suffix in (".yaml", ".yml") else path.name
     if path.parent == Path("."):
         for folder in preset_dirs():
             candidate = folder / f"{name}.yaml"
             if candidate.is_file():
                 return candidate
     presets = list_presets()
-    if path.parent != Path(".") or not presets:
-        raise UsageError(f"config file {text!r} does not exist")
-    raise unknown_name_error("config preset", name, presets, hint="or give the path of a YAML file")
+    if looks_like_file:
+        known = f" (presets: {', '.join(presets)})" if presets else ""
+        raise UsageError(f"config file {text!r} does not exist{known}")
+    raise unknown_name_error("config preset", name, presets, hint="A path to a YAML file works too")

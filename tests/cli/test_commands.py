@@ -1,0 +1,225 @@
+"""The command line end to end, through ``python -m resvision`` in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import resvision
+from resvision.cli.config import resolve
+from resvision.models import create_model
+
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def test_train_without_arguments_makes_a_complete_run_folder(trained_run):
+    for name in ("config.yaml", "env.json", "metrics.jsonl", "evaluation.json", "report.html"):
+        assert (trained_run / name).is_file(), name
+    # The resolved config is the default run, with the step limit taken from the environment.
+    assert resolve(trained_run / "config.yaml") == resolve(flags={"train.max_steps": 3})
+    env = json.loads((trained_run / "env.json").read_text())
+    assert env["seed"] == 0 and env["versions"]["torch"] == torch.__version__
+    assert env["train_seconds"] > 0 and "ended" in env
+    rows = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    epoch_end = [r for r in rows if r["event"] == "epoch_end"]
+    assert epoch_end and epoch_end[-1]["global_step"] == 3 and "eval_acc_top1" in epoch_end[-1]
+
+    ckpt = trained_run / "checkpoints" / "final.pt"
+    state = torch.load(ckpt, weights_only=True)
+    assert state["progress"]["global_step"] == 3
+    model = resvision.Model(create_model("resnet20", num_classes=10), device="cpu")
+    model.load(ckpt)
+    for key, value in model.network.state_dict().items():
+        assert torch.equal(value, state["model"][key]), key
+
+    evaluation = json.loads((trained_run / "evaluation.json").read_text())
+    assert evaluation["num_samples"] == 1000 and evaluation["classes"] == CIFAR10
+    assert sum(map(sum, evaluation["confusion_matrix"])) == 1000
+    page = (trained_run / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3  # curves, confusion matrix, per-class
+    assert "Misclassified test images" in page and "Confusion matrix" in page
+    stdout = (trained_run / "train_stdout.txt").read_text()
+    assert "report.html" in stdout and "resvision predict --checkpoint" in stdout
+
+
+def test_predict_prints_topk_table_and_json(trained_run, sample_images, cli):
+    table = cli("predict", "--checkpoint", str(trained_run), str(sample_images), cwd=sample_images)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.strip().splitlines()
+    assert lines[0].split()[:3] == ["image", "top-1", "prob"] and len(lines) == 2 + 4
+    as_json = cli(
+        "predict", "--checkpoint", str(trained_run / "checkpoints" / "final.pt"),
+        str(sample_images / "*.png"), "--json", "--topk", "5", cwd=sample_images,
+    )  # fmt: skip
+    assert as_json.returncode == 0, as_json.stderr
+    results = json.loads(as_json.stdout)["results"]
+    assert len(results) == 4
+    for r in results:
+        probs = [p["probability"] for p in r["predictions"]]
+        assert len(probs) == 5 and probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
+        assert all(p["class"] == CIFAR10[p["index"]] for p in r["predictions"])
+
+
+def test_predict_skips_an_unreadable_file_and_says_so(trained_run, sample_images, tmp_path, cli):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    good = sorted(sample_images.glob("*.png"))[0]
+    proc = cli("predict", "--checkpoint", str(trained_run), str(good), str(bad), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "skipped" in proc.stderr and "broken.jpg" in proc.stderr
+    assert good.name in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_eval_reproduces_the_final_evaluation(trained_run, tmp_path, cli):
+    proc = cli("eval", "--checkpoint", str(trained_run), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    saved = json.loads((trained_run / "evaluation.json").read_text())
+    assert result["num_samples"] == 1000
+    assert result["confusion_matrix"] == saved["confusion_matrix"]
+    assert result["acc_top1"] == pytest.approx(saved["acc_top1"])
+    text = cli("eval", "--checkpoint", str(trained_run), cwd=tmp_path)
+    assert text.returncode == 0 and "top-1" in text.stdout and "airplane" in text.stdout
+
+
+def test_resume_continues_from_the_saved_step(trained_run, tmp_path, cli):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    proc = cli("train", "--resume", str(run), "--max-steps", "5", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    state = torch.load(run / "checkpoints" / "final.pt", weights_only=True)
+    assert state["progress"]["global_step"] == 5
+    assert resolve(run / "config.yaml").train.max_steps == 5
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, cli, cli_env):
+    args = ["train", "--max-steps", "400", "--set", "train.log_freq=1", "--output", "run"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resvision", *args],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and '"train_batch"' in metrics.read_text():
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "resvision train --resume run" in err and "Traceback" not in err
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    step = torch.load(last, weights_only=True)["progress"]["global_step"]
+    assert step >= 1
+    resumed = cli("train", "--resume", "run", "--max-steps", str(step + 1), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    final = torch.load(tmp_path / "run" / "checkpoints" / "final.pt", weights_only=True)
+    assert final["progress"]["global_step"] == step + 1
+
+
+def test_inspection_commands(tmp_path, cli):
+    models = cli("models", "resnet*", cwd=tmp_path)
+    assert models.returncode == 0
+    row = next(line.split() for line in models.stdout.splitlines() if line.startswith("resnet50 "))
+    assert row[-2:] == ["25.6M", "4.09G"]  # parameters and MACs of ResNet-50 at 224x224
+    data = cli("data", "--json", cwd=tmp_path)
+    info = json.loads(data.stdout)
+    assert info["classes"] == CIFAR10
+    assert sum(info["splits"]["train"]["counts"].values()) == 5000
+    assert info["splits"]["test"]["sizes"] == {"3x32x32": 1000}
+    summary = cli("summary", "resnet20", "--input-size", "3,32,32", cwd=tmp_path)
+    assert "Total params: 269,722" in summary.stdout
+    assert cli(cwd=tmp_path).stdout.startswith("usage: resvision")
+
+
+def test_data_inspects_a_folder_and_lists_unreadable_files(tmp_path, cli):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            folder = tmp_path / "pets" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (12, 10), (i, 0, 0)).save(folder / f"{i}.png")
+    (tmp_path / "pets" / "val" / "dog" / "bad.jpg").write_bytes(b"garbage")
+    proc = cli("data", "pets", "--json", cwd=tmp_path)
+    assert proc.returncode == 1  # unreadable files found
+    info = json.loads(proc.stdout)
+    assert info["classes"] == ["cat", "dog"]
+    assert info["splits"]["train"]["counts"] == {"cat": 2, "dog": 2}
+    assert info["splits"]["val"]["sizes"] == {"3x10x12": 4}
+    assert len(info["splits"]["val"]["unreadable"]) == 1
+
+
+# Each case: arguments, a phrase the message must contain. All must exit 2 without a traceback.
+ERROR_CASES = {
+    "unknown command": (["trian"], "did you mean 'train'?"),
+    "unknown model": (["train", "--model", "resnet5"], "unknown model 'resnet5'"),
+    "unknown data set": (["train", "--data", "cifar1O"], "unknown data set 'cifar1O'"),
+    "missing data set": (
+        ["train", "--data", "cifar10", "--set", "data.download=false"],
+        "cifar-10-python.tar.gz",
+    ),
+    "missing data file": (["train", "--data", "cifar10", "--data-root", "no.tar.gz"], "no.tar.gz"),
+    "bad folder layout": (["train", "--data", "flat"], "must hold train/ and val/"),
+    "unknown option": (["train", "--lrr", "0.1"], "did you mean '--lr'?"),
+    "unknown config key": (["train", "--set", "optim.lrr=0.1"], "did you mean 'optim.lr'?"),
+    "bad config value": (["train", "--set", "train.epochs=many"], "must be an integer"),
+    "unknown choice": (["train", "--amp", "fp32"], "unknown train.amp value 'fp32'"),
+    "missing config": (["train", "--config", "missing.yaml"], "does not exist"),
+    "missing checkpoint": (["predict", "--checkpoint", "no.pt", "x.png"], "'no.pt' does not exist"),
+    "eval missing checkpoint": (["eval", "--checkpoint", "no_run"], "does not exist"),
+    "summary unknown model": (["summary", "resnet5"], "did you mean"),
+    "unknown family": (["models", "--family", "resnt"], "did you mean 'resnet'"),
+}
+
+
+@pytest.fixture(scope="module")
+def error_results(tmp_path_factory, cli_env):
+    """Run every error case at once (they are independent; this keeps the suite short)."""
+    cwd = tmp_path_factory.mktemp("errors")
+    (cwd / "flat" / "cat").mkdir(parents=True)  # a class folder without train/ and val/
+    env = cli_env(RESVISION_CACHE=str(cwd / "cache"))  # an empty cache: no data set there
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "resvision", *argv],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (argv, _) in ERROR_CASES.items()
+    }
+    return {name: (p.wait(timeout=120), *p.communicate()) for name, p in procs.items()}
+
+
+@pytest.mark.parametrize("case", sorted(ERROR_CASES))
+def test_user_mistakes_exit_2_with_a_helpful_message(case, error_results):
+    code, out, err = error_results[case]
+    assert code == 2, (out, err)
+    assert err.startswith("resvision: error: ")
+    assert ERROR_CASES[case][1] in err
+    assert "Traceback" not in out + err
+
+
+def test_misclassified_file_holds_the_reported_mistakes(trained_run):
+    with np.load(trained_run / "misclassified.npz") as data:
+        assert data["images"].shape[1:] == (32, 32, 3) and data["images"].dtype == np.uint8
+        assert (data["true"] != data["pred"]).all()
+        assert list(data["classes"]) == CIFAR10
+        assert (np.diff(data["prob"]) <= 0).all()  # most confident mistakes first
+    assert len(list(Path(trained_run).glob("checkpoints/*.pt"))) >= 1

@@ -216,3 +216,21 @@ def test_workers_produce_the_same_batches_as_the_main_process():
     # Persistent workers: a second epoch reuses them and differs from the first.
     loader.set_epoch(1)
     assert not torch.equal(collect(loader)[1], workers[1])
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_loader_is_freed_without_the_garbage_collector(fast):
+    # A reference cycle would leave DataLoader workers to the collector, which shuts them down
+    # only after a 5 s time-out per worker.
+    import gc
+    import weakref
+
+    loader = build_loader(Tiny(transform=Transpose()), 8, fast=fast)
+    list(loader)
+    ref = weakref.ref(loader)
+    gc.disable()
+    try:
+        del loader
+        assert ref() is None
+    finally:
+        gc.enable()

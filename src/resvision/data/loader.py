@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -264,7 +265,9 @@ class _EpochBatchSampler(Sampler):
     """Yields the batches of ``state``'s current epoch as lists of ``(index, sample seed)``."""
 
     def __init__(self, state: _EpochState) -> None:
-        self.state = state
+        # A weak reference: a cycle loader -> DataLoader -> sampler -> loader would leave the
+        # workers to the garbage collector, which shuts them down only after a 5 s time-out.
+        self.state = weakref.proxy(state)
         self.epoch, self.start = 0, 0
 
     def __len__(self) -> int:

@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import io
+import os
 import pickle
 import struct
 import tarfile
@@ -250,3 +251,25 @@ def test_mnist_download_error_names_file(monkeypatch):
     monkeypatch.setattr(MNIST, "URL_PREFIXES", ("http://127.0.0.1:9/",))
     with pytest.raises(DatasetNotFoundError, match=r"train-images-idx3-ubyte.gz"):
         MNIST(mode="train")
+
+
+def test_decoded_cache_follows_the_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESVISION_CACHE", str(tmp_path / "cache"))
+    archive = tmp_path / "c.tar.gz"
+    first = make_cifar10(archive, seed=1)
+    ds = Cifar10(data_file=str(archive), mode="test", backend="cv2")
+    np.testing.assert_array_equal(ds.images.reshape(3, -1), first["test"][0])
+    entries = list((tmp_path / "cache" / "decoded").glob("cifar10-test-*.npz"))
+    assert len(entries) == 1 and not list((tmp_path / "cache" / "decoded").glob("*.tmp"))
+
+    # A changed source gets a new entry (same size, new content and time).
+    second = make_cifar10(archive, seed=2)
+    os.utime(archive, ns=(1, 10**18))
+    ds = Cifar10(data_file=str(archive), mode="test", backend="cv2")
+    np.testing.assert_array_equal(ds.images.reshape(3, -1), second["test"][0])
+
+    # A damaged cache entry is ignored and rewritten, never read as data.
+    for entry in (tmp_path / "cache" / "decoded").glob("cifar10-test-*.npz"):
+        entry.write_bytes(b"garbage")
+    ds = Cifar10(data_file=str(archive), mode="test", backend="cv2")
+    np.testing.assert_array_equal(ds.images.reshape(3, -1), second["test"][0])

@@ -1,6 +1,6 @@
 """Loaders: the in-memory fast path and the ``torch.utils.data.DataLoader`` path.
 
-Both follow the Loader protocol (``docs``: interfaces): iterating yields ``(images, labels)`` with
+Both follow the Loader protocol: iterating yields ``(images, labels)`` with
 ``float32 [B, C, H, W]`` images and ``int64 [B]`` labels; ``len()`` is the number of batches per
 epoch on this rank, ``num_samples`` the number of samples; ``set_epoch``, ``state_dict`` and
 ``load_state_dict`` make epochs reproducible and mid-epoch resume exact.

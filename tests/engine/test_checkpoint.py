@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -70,6 +71,9 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
         atomic_save({"v": Unpicklable()}, target)
     assert torch.load(target, weights_only=True)["v"].tolist() == [1.0]
     assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not private like mkstemp's
 
 
 def test_rng_state_round_trip_covers_python_numpy_torch():

@@ -65,6 +65,8 @@ def test_predict_layout_matches_paddle():
     assert len(per_batch) == 1 and [a.shape for a in per_batch[0]] == [(4, 2), (4, 2), (2, 2)]
     stacked = model.predict(DataLoader(x, batch_size=4), stack_outputs=True, verbose=0)
     np.testing.assert_allclose(stacked[0], x.numpy(), atol=1e-6)
+    images_only = model.predict(TensorDataset(x), batch_size=3, stack_outputs=True, verbose=0)
+    np.testing.assert_allclose(images_only[0], x.numpy(), atol=1e-6)
 
 
 def test_single_batch_api_returns_numpy_like_paddle():

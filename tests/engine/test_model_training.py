@@ -210,3 +210,11 @@ def test_bf16_autocast_and_channels_last_train_on_cpu():
     assert not all(torch.equal(a, b) for a, b in zip(before, _weights(model)))
     (out,) = model.predict_batch(torch.randn(2, 3, 6, 6))
     assert out.dtype.name == "float32"  # autocast outputs come back as float32
+
+
+def test_torch_compile_option_trains_and_saves_plain_keys(tmp_path):
+    model = _linear_model()
+    model.prepare(model._optimizer, nn.CrossEntropyLoss(), compile=True)
+    model.fit(_data(8), batch_size=4, epochs=1, verbose=0, save_dir=tmp_path)
+    keys = list(load_checkpoint(tmp_path / "final")["model"])
+    assert keys == ["1.weight", "1.bias"]  # the network's own names, no _orig_mod. prefix

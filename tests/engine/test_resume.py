@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from resvision.callbacks import Callback, LRScheduler
+from resvision.callbacks import EMA, Callback, LRScheduler
 from resvision.engine.checkpoint import find_latest_checkpoint, load_checkpoint
 from resvision.engine.model import Model
 from resvision.metrics import Accuracy
@@ -173,6 +173,19 @@ def test_per_epoch_schedule_state_is_resumed(tmp_path):
     )
 
 
+def test_ema_state_is_resumed(tmp_path):
+    ref, ref_ema = _model(), EMA(decay=0.8)
+    _fit(ref, callbacks=[ref_ema])
+    _fit(_model(), save_dir=tmp_path, callbacks=[EMA(decay=0.8), _StopAfter(6)])
+    resumed, ema = _model(8), EMA(decay=0.8)
+    _fit(resumed, save_dir=tmp_path, callbacks=[ema], resume="auto")
+    _assert_same_state(ref, resumed)
+    a, b = ref_ema.ema.state_dict(), ema.ema.state_dict()
+    assert a["num_updates"] == b["num_updates"] == EPOCHS * BATCHES
+    for key in a["shadow"]:
+        assert torch.equal(a["shadow"][key], b["shadow"][key]), key
+
+
 @pytest.mark.parametrize(
     ("signum", "exc"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)]
 )
@@ -191,6 +204,17 @@ def test_signal_writes_a_resumable_checkpoint_then_stops(tmp_path, reference, si
     resumed = _model(4)
     _fit(resumed, save_dir=tmp_path, resume="auto")
     _assert_same_state(reference, resumed)
+
+
+def test_signal_after_the_last_step_is_not_lost(tmp_path):
+    class SignalInLastEval(Callback):
+        def on_eval_end(self, logs=None):
+            if self.model._session.progress.epoch == EPOCHS:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(_model(), save_dir=tmp_path, callbacks=[SignalInLastEval()])
+    assert load_checkpoint(tmp_path / "final")["progress"]["epoch"] == EPOCHS  # fit finished
 
 
 def test_crash_loses_at_most_save_steps_steps(tmp_path, reference):

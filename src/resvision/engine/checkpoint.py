@@ -32,8 +32,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import tempfile
 import time
+import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -114,17 +114,17 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
         ``path`` as a ``Path``.
 
     Examples:
-        >>> import tempfile
-        >>> with tempfile.TemporaryDirectory() as d:
+        >>>         >>> with tempfile.TemporaryDirectory() as d:
         ...     p = atomic_save({"a": torch.ones(2)}, Path(d) / "x.pt")
         ...     torch.load(p, weights_only=True)["a"].tolist()
         [1.0, 1.0]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Not mkstemp: its files are private (0600); a checkpoint gets the umask's permissions.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
@@ -180,8 +180,7 @@ def find_latest_checkpoint(save_dir: str | os.PathLike[str]) -> Path | None:
         The path, or None when the folder holds no training checkpoint.
 
     Examples:
-        >>> import tempfile
-        >>> with tempfile.TemporaryDirectory() as d:
+        >>>         >>> with tempfile.TemporaryDirectory() as d:
         ...     print(find_latest_checkpoint(d))
         None
     """

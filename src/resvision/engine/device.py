@@ -49,6 +49,7 @@ def resolve_device(device: DeviceLike = None) -> torch.device:
             f"device must be None, 'auto', a device name, a torch.device or a CUDA index, "
             f"got {type(device).__name__}"
         )
+    given = str(device)  # named in errors as the user spelled it
     if isinstance(device, int):
         device = torch.device("cuda", device)
     elif isinstance(device, str):
@@ -64,11 +65,11 @@ def resolve_device(device: DeviceLike = None) -> torch.device:
             ) from err
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r} was asked for, but CUDA is not available")
+            raise ValueError(f"device {given!r} was asked for, but CUDA is not available")
         index = torch.cuda.current_device() if device.index is None else device.index
         if index >= torch.cuda.device_count():
             raise ValueError(
-                f"device {str(device)!r} was asked for, but only {torch.cuda.device_count()} "
+                f"device {given!r} was asked for, but only {torch.cuda.device_count()} "
                 "CUDA device(s) exist"
             )
         return torch.device("cuda", index)

@@ -87,8 +87,12 @@ def make_loader(
     drop_last: bool,
     num_workers: int,
     seed: int,
+    labels_required: bool = True,
 ) -> Any:
     """A loader for ``data``: built for a Dataset, used as it is for any other iterable.
+
+    With ``labels_required=False`` (prediction), a Dataset whose items are not
+    ``(input, label)`` pairs gets a plain ``DataLoader``.
 
     Raises:
         ValueError: ``data`` is None.
@@ -97,6 +101,15 @@ def make_loader(
     if data is None:
         raise ValueError("no data given: pass a Dataset, a DataLoader or an iterable of batches")
     if isinstance(data, IterableDataset):
+        check_int(batch_size, "batch_size", 1)
+        return DataLoader(
+            data,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            pin_memory=model.device.type == "cuda",
+        )
+    if isinstance(data, Dataset) and not _has_labels(data) and not labels_required:
+        # Paddle's predict accepts datasets of bare images; the loaders want (image, label).
         check_int(batch_size, "batch_size", 1)
         return DataLoader(
             data,
@@ -124,6 +137,14 @@ def make_loader(
             f"{type(data).__name__}"
         )
     return data
+
+
+def _has_labels(dataset: Dataset) -> bool:
+    try:
+        item = dataset[0]
+    except Exception:  # let the loader report what is wrong with the dataset
+        return True
+    return isinstance(item, (tuple, list)) and len(item) >= 2
 
 
 def configure_callbacks(
@@ -329,6 +350,8 @@ def run_fit(model: Model, **kw: Any) -> None:
             if not completed or model.stop_training:
                 break
         cbks.on_train_end(logs)
+        if guard.requested is not None:  # arrived after the last step (evaluation, saving)
+            guard.stop()
 
 
 def _resume_checkpoint(resume: Any, save_dir: Any, verbose: int) -> dict[str, Any] | None:

@@ -348,7 +348,9 @@ class Model:
         """
         from resvision.engine.fit import configure_callbacks, make_loader
 
-        loader = make_loader(self, test_data, batch_size, False, False, num_workers, seed=0)
+        loader = make_loader(
+            self, test_data, batch_size, False, False, num_workers, seed=0, labels_required=False
+        )
         cbks = configure_callbacks(self, callbacks, verbose=verbose, log_freq=10, mode="predict")
         self.mode = "test"
         per_batch = loops.predict(self._runner(), loader, cbks)

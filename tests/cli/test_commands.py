@@ -145,23 +145,89 @@ def test_inspection_commands(tmp_path, cli):
     assert cli(cwd=tmp_path).stdout.startswith("usage: resvision")
 
 
-def test_data_inspects_a_folder_and_lists_unreadable_files(tmp_path, cli):
+def _pets(root: Path, size: tuple[int, int] = (12, 12)) -> Path:
+    """A folder data set: train/ and val/ with cat and dog images of ``size`` (w, h)."""
     from PIL import Image
 
     for split in ("train", "val"):
-        for cls in ("cat", "dog"):
-            folder = tmp_path / "pets" / split / cls
+        for label, cls in enumerate(("cat", "dog")):
+            folder = root / "pets" / split / cls
             folder.mkdir(parents=True)
-            for i in range(2):
-                Image.new("RGB", (12, 10), (i, 0, 0)).save(folder / f"{i}.png")
-    (tmp_path / "pets" / "val" / "dog" / "bad.jpg").write_bytes(b"garbage")
+            for i in range(3):
+                Image.new("RGB", size, (200 * label, 50 * i, 0)).save(folder / f"{i}.png")
+    return root / "pets"
+
+
+def test_data_inspects_a_folder_and_lists_unreadable_files(tmp_path, cli):
+    pets = _pets(tmp_path, size=(12, 10))
+    (pets / "val" / "dog" / "bad.jpg").write_bytes(b"garbage")
     proc = cli("data", "pets", "--json", cwd=tmp_path)
     assert proc.returncode == 1  # unreadable files found
     info = json.loads(proc.stdout)
     assert info["classes"] == ["cat", "dog"]
-    assert info["splits"]["train"]["counts"] == {"cat": 2, "dog": 2}
-    assert info["splits"]["val"]["sizes"] == {"3x10x12": 4}
+    assert info["splits"]["train"]["counts"] == {"cat": 3, "dog": 3}
+    assert info["splits"]["val"]["sizes"] == {"3x10x12": 6}
     assert len(info["splits"]["val"]["unreadable"]) == 1
+
+
+def test_train_and_predict_on_an_image_folder(tmp_path, cli):
+    pets = _pets(tmp_path)
+    proc = cli("train", "--data", "pets", "--max-steps", "2", "--output", "run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluation["classes"] == ["cat", "dog"] and evaluation["num_samples"] == 6
+    assert evaluation["split"] == "val"
+    pred = cli("predict", "--checkpoint", "run", str(pets / "val" / "dog"), "--json", cwd=tmp_path)
+    results = json.loads(pred.stdout)["results"]
+    assert len(results) == 3 and {p["class"] for p in results[0]["predictions"]} == {"cat", "dog"}
+
+
+def _write_mnist(folder: Path, n: int, prefix: str) -> None:
+    """A tiny MNIST split in the official idx.gz format (random pixels, labels 0..9 in turn)."""
+    import gzip
+    import struct
+
+    folder.mkdir(exist_ok=True)
+    images = np.random.default_rng(0).integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 2049, n) + labels.tobytes())
+
+
+def test_grey_mnist_trains_and_predicts_with_one_channel(tmp_path, cli):
+    _write_mnist(tmp_path / "mnist", 20, "train")
+    _write_mnist(tmp_path / "mnist", 10, "t10k")
+    args = ["--data", "mnist", "--data-root", "mnist"]
+    proc = cli(
+        "train", *args, "--model", "lenet", "--max-steps", "1", "--output", "run", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    info = torch.load(tmp_path / "run" / "checkpoints" / "final.pt", weights_only=True)
+    preprocess = info["callbacks"]["resvision.cli.RunInfo"]["preprocess"]
+    assert preprocess == {
+        "channels": 1,
+        "size": 28,
+        "resize": None,
+        "mean": [0.1307],
+        "std": [0.3081],
+    }
+    assert cli("data", *args, "--export", "digits", "--count", "2", cwd=tmp_path).returncode == 0
+    pred = cli("predict", "--checkpoint", "run", "digits", "--json", cwd=tmp_path)
+    assert pred.returncode == 0, pred.stderr
+    assert len(json.loads(pred.stdout)["results"]) == 2
+
+
+def test_print_config_and_report_commands(trained_run, tmp_path, cli):
+    proc = cli("train", "--print-config", "--lr", "0.2", "--set", "train.epochs=3", cwd=tmp_path)
+    (tmp_path / "c.yaml").write_text(proc.stdout)
+    assert resolve(tmp_path / "c.yaml") == resolve(flags={"optim.lr": 0.2, "train.epochs": 3})
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "report.html").unlink()
+    assert cli("report", str(run), cwd=tmp_path).returncode == 0
+    assert "Confusion matrix" in (run / "report.html").read_text()
 
 
 # Each case: arguments, a phrase the message must contain. All must exit 2 without a traceback.

@@ -206,6 +206,27 @@ def _open_builtin(kind: str, cfg: DataSection, mode: str, transform: Any, backen
         raise UsageError(str(err)) from None
 
 
+def _open_folder(
+    root: Path, train: bool, evaluation: bool, eval_split: str | None, backend: str
+) -> tuple[Any, Any, str]:
+    """The train and evaluation ``ImageFolder`` of a folder data set (without transforms)."""
+    import resvision.datasets as D
+
+    train_dir, eval_dir, split = folder_splits(root)
+    if eval_split in ("train", "val", "test"):
+        eval_dir, split = root / eval_split, eval_split
+        if not eval_dir.is_dir():
+            raise UsageError(f"data folder {str(root)!r} has no {eval_split}/ folder")
+    elif eval_split is not None:
+        raise UsageError(f"--split must be train, val or test, got {eval_split!r}")
+    try:
+        train_ds = D.ImageFolder(str(train_dir), backend=backend) if train else None
+        eval_ds = D.ImageFolder(str(eval_dir), backend=backend) if evaluation else None
+    except (OSError, ValueError) as err:  # bad files, empty class folders
+        raise UsageError(f"cannot use the data folder {str(root)!r}: {err}") from None
+    return train_ds, eval_ds, split
+
+
 _NATURAL = {"sample": (3, 32), "cifar10": (3, 32), "cifar100": (3, 32)}
 _NATURAL.update({"mnist": (1, 28), "fashion-mnist": (1, 28)})
 
@@ -217,6 +238,7 @@ def open_data(
     evaluation: bool = True,
     eval_split: str | None = None,
     preprocess: Preprocess | None = None,
+    model_size: int | None = None,
 ) -> DataBundle:
     """Open the data sets a command needs, with their transforms.
 
@@ -228,6 +250,8 @@ def open_data(
         eval_split: ``'train'``, ``'val'`` or ``'test'`` to evaluate on another split.
         preprocess: the preprocessing of a trained network (``eval``); None derives it from
             ``cfg`` and the data set (``train``).
+        model_size: the network's natural input side, the crop size of a folder of photos of
+            different sizes when ``data.image_size`` is not set (default 224).
 
     Returns:
         The :class:`DataBundle`.
@@ -237,50 +261,41 @@ def open_data(
     """
     kind = data_kind(cfg.name)
     backend = "pil" if cfg.normalize else "cv2"
+    if preprocess is not None:
+        backend = "pil" if preprocess.mean is not None else "cv2"
     if kind == "folder":
-        root = Path(cfg.name).expanduser()
-        train_dir, eval_dir, split = folder_splits(root)
-        if eval_split in ("train", "val", "test"):
-            eval_dir, split = root / eval_split, eval_split
-            if not eval_dir.is_dir():
-                raise UsageError(f"data folder {str(root)!r} has no {eval_split}/ folder")
-        natural_size = None
+        # Opened without transforms first: the folder's image size decides them.
+        train_ds, eval_ds, split = _open_folder(
+            Path(cfg.name).expanduser(), train, evaluation, eval_split, backend
+        )
+        ref = train_ds if train_ds is not None else eval_ds
+        classes = list(ref.classes)
+        shape = getattr(ref, "image_shape", None)
+        natural_size = shape[1] if shape is not None and shape[1] == shape[2] else None
         ch = 3
+        default_size = natural_size or model_size or 224
     else:
         if eval_split not in (None, "test", "train"):
             raise UsageError(f"{kind} has the splits train and test, not {eval_split!r}")
         split = eval_split or "test"
         ch, natural_size = _NATURAL[kind]
+        default_size = natural_size
     if preprocess is None:
-        size = cfg.image_size or natural_size or 224
+        size = cfg.image_size or default_size
         resize = cfg.eval_resize or (None if natural_size == size else round(size * 8 / 7))
         stats = _stats(cfg, kind, ch)
         pre = Preprocess(ch, size, resize, *(stats or (None, None)))
     else:
         pre = preprocess
-        backend = "pil" if pre.mean is not None else "cv2"
     train_tf, eval_tf = build_transforms(cfg, pre, natural_size)
     if kind == "folder":
-        import resvision.datasets as D
-
-        folder_cls = D.ImageFolder
-        try:
-            train_ds = (
-                folder_cls(str(train_dir), transform=train_tf, backend=backend) if train else None
-            )
-            eval_ds = (
-                folder_cls(str(eval_dir), transform=eval_tf, backend=backend)
-                if evaluation
-                else None
-            )
-        except (OSError, ValueError) as err:
-            raise UsageError(f"cannot read the data folder {str(root)!r}: {err}") from None
-        ref = train_ds if train_ds is not None else eval_ds
-        classes = list(ref.classes) if ref is not None else []
+        for ds, tf in ((train_ds, train_tf), (eval_ds, eval_tf)):
+            if ds is not None:
+                ds.transform = tf
     else:
         train_ds = _open_builtin(kind, cfg, "train", train_tf, backend) if train else None
         eval_ds = _open_builtin(kind, cfg, split, eval_tf, backend) if evaluation else None
         ref = train_ds if train_ds is not None else eval_ds
-        classes = [str(c) for c in ref.classes] if ref is not None else []
+        classes = [str(c) for c in ref.classes]
     description = "the embedded CIFAR-10 sample" if kind == "sample" else cfg.name
     return DataBundle(train_ds, eval_ds, split, classes, pre, description)

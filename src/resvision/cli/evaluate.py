@@ -166,8 +166,14 @@ def final_evaluation(
     return results
 
 
-def load_model_for_inference(info: dict[str, Any], file: Path, device_name: str) -> Any:
-    """A ``resvision.Model`` with the checkpoint's network and weights, on ``device_name``."""
+def load_model_for_inference(
+    info: dict[str, Any], file: Path, device_name: str, checkpoint: dict[str, Any] | None = None
+) -> Any:
+    """A ``resvision.Model`` with the checkpoint's network and weights, on ``device_name``.
+
+    When the run kept an EMA of the weights (``--ema``), the averaged weights are loaded, as
+    they are the ones its evaluations used.
+    """
     import resvision
     from resvision.cli.build import build_network
     from resvision.cli.config import ModelSection
@@ -180,6 +186,14 @@ def load_model_for_inference(info: dict[str, Any], file: Path, device_name: str)
         model.load(file, reset_optimizer=True)
     except (ValueError, OSError) as err:
         raise UsageError(f"cannot load {str(file)!r}: {err}") from None
+    ema_state = ((checkpoint or {}).get("callbacks") or {}).get("EMA")
+    if ema_state:
+        from resvision.callbacks import EMA
+
+        ema = EMA()
+        ema.set_model(model)
+        ema.load_state_dict(ema_state)
+        ema.ema.copy_to(model.network)
     return model
 
 
@@ -188,7 +202,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from resvision.cli.runinfo import load_run
     from resvision.report.runfolder import write_json
 
-    file, info, _ = load_run(args.checkpoint)
+    file, info, checkpoint = load_run(args.checkpoint)
     cfg = Config.from_dict(info["config"])
     if args.data:
         cfg.data.name = args.data
@@ -203,7 +217,7 @@ def run_eval(args: argparse.Namespace) -> int:
             f"the checkpoint was trained on {len(trained)} classes, {data.description} has "
             f"{len(data.classes)}"
         )
-    model = load_model_for_inference(info, file, args.device)
+    model = load_model_for_inference(info, file, args.device, checkpoint)
     logits = predict_logits(model, data.eval, args.batch_size, args.num_workers)
     labels = dataset_labels(data.eval)
     results, probs = evaluate_logits(logits, labels, trained)

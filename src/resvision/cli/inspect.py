@@ -208,6 +208,8 @@ def export_images(data: str, root: str | None, folder: Path, count: int) -> list
 
 def run_data(args: argparse.Namespace) -> int:
     """``resvision data [DATA] [--json] [--export DIR --count N]``: exit 1 if files are unreadable."""
+    if args.data_option:
+        args.data = args.data_option
     if args.export:
         written = export_images(args.data, args.data_root, Path(args.export), args.count)
         print(f"wrote {len(written)} images to {args.export}/ (e.g. {written[0].name})")

@@ -28,17 +28,20 @@ COMMANDS = {
 
 
 def _configure_threads() -> None:
-    # RESVISION_NUM_THREADS caps torch's intra-op threads (tests on shared machines set it to 1).
-    value = os.environ.get("RESVISION_NUM_THREADS")
-    if value:
-        import torch
+    """Cap torch's intra-op threads at ``RESVISION_NUM_THREADS`` (tests on shared machines).
 
-        try:
-            torch.set_num_threads(max(1, int(value)))
-        except ValueError:
-            raise UsageError(
-                f"RESVISION_NUM_THREADS must be a positive integer, got {value!r}"
-            ) from None
+    Before torch is imported the cap goes through ``OMP_NUM_THREADS``, which torch reads when it
+    starts, so that commands that fail early never pay for importing torch.
+    """
+    value = os.environ.get("RESVISION_NUM_THREADS")
+    if not value:
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"RESVISION_NUM_THREADS must be a positive integer, got {value!r}")
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(value))
+    else:
+        os.environ["OMP_NUM_THREADS"] = value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -241,8 +241,9 @@ def build_parser() -> Parser:
     p.add_argument("--num-classes", type=int, metavar="N")
 
     p = sub.add_parser("data", help="inspect a data set: classes, counts, image sizes, bad files")
-    p.add_argument("data", nargs="?", default="sample", metavar="DATA")
-    p.add_argument("--data-root", metavar="DIR")
+    p.add_argument("data", nargs="?", default="sample", metavar="DATA", help="default: sample")
+    p.add_argument("--data", dest="data_option", metavar="DATA", help="the same as DATA")
+    p.add_argument("--data-root", metavar="PATH")
     p.add_argument(
         "--decode", action="store_true", help="decode every image (finds truncated files)"
     )

@@ -113,11 +113,11 @@ def run_predict(args: argparse.Namespace) -> int:
         raise UsageError(f"--topk must be at least 1, got {args.topk}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    file, info, _ = load_run(args.checkpoint)
+    file, info, checkpoint = load_run(args.checkpoint)
     files = expand_images(args.images)
     classes = [str(c) for c in info["classes"]]
     pre = Preprocess.from_dict(info["preprocess"])
-    model = load_model_for_inference(info, file, args.device)
+    model = load_model_for_inference(info, file, args.device, checkpoint)
     ok, probs, errors = predict_files(model, files, pre, args.batch_size)
     k = min(args.topk, len(classes))
     results = []

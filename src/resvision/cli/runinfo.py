@@ -16,7 +16,7 @@ from resvision.callbacks import Callback
 from resvision.cli.config import Config
 from resvision.cli.data_setup import DataBundle
 from resvision.cli.errors import UsageError
-from resvision.report.runfolder import CHECKPOINT_DIR, read_jsonl
+from resvision.report.runfolder import CHECKPOINT_DIR, read_jsonl, run_dir_of
 
 #: Key of the RunInfo state inside a checkpoint's ``callbacks`` dict.
 STATE_KEY = "resvision.cli.RunInfo"
@@ -50,18 +50,6 @@ class RunInfo(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # The description of the current run wins over the one saved: nothing to restore.
         pass
-
-
-def run_dir_of(path: Path) -> Path:
-    """The run folder of a checkpoint file, a ``checkpoints/`` folder or a run folder.
-
-    Examples:
-        >>> run_dir_of(Path("runs/a/checkpoints/final.pt")).as_posix()
-        'runs/a'
-    """
-    if path.suffix in (".pt", ".pth", ".ckpt") or path.is_file():
-        path = path.parent
-    return path.parent if path.name == CHECKPOINT_DIR else path
 
 
 def resume_target(resume: str | None, run_dir: Path) -> Path | None:
@@ -131,9 +119,9 @@ def load_run(path_text: str) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     Raises:
         UsageError: missing or unreadable file, or no description to be found.
     """
+    file = checkpoint_of(path_text)
     from resvision.engine.checkpoint import is_training_checkpoint, load_checkpoint
 
-    file = checkpoint_of(path_text)
     try:
         obj = load_checkpoint(file)
     except (ValueError, OSError) as err:

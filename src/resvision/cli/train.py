@@ -14,19 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from resvision.cli import runinfo
-from resvision.cli.build import (
-    amp_setting,
-    build_network,
-    build_optimizer,
-    build_schedule,
-    check_model_name,
-    steps_per_epoch,
-)
 from resvision.cli.config import Config, dump_yaml, resolve
-from resvision.cli.data_setup import open_data
 from resvision.cli.errors import EXIT_INTERRUPTED, UsageError
-from resvision.cli.evaluate import final_evaluation
 from resvision.cli.parser import train_flags
 from resvision.cli.presets import find_config
 from resvision.report.runfolder import (
@@ -38,8 +27,12 @@ from resvision.report.runfolder import (
     default_run_dir,
     environment,
     read_json,
+    run_dir_of,
     write_json,
 )
+
+# torch and the engine are imported inside run_train, after the config is checked, so that a
+# mistyped option or config key is reported at once.
 
 
 def _max_steps_from_env() -> int | None:
@@ -68,7 +61,7 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path | None]
     resumed_dir = None
     file = find_config(args.config) if args.config else None
     if resume and resume != "auto":
-        resumed_dir = runinfo.run_dir_of(Path(resume))
+        resumed_dir = run_dir_of(Path(resume))
         saved = resumed_dir / CONFIG_FILE
         if file is None and saved.exists():
             file = saved
@@ -114,8 +107,26 @@ def run_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_yaml(cfg), end="")
         return 0
+    from resvision.cli.data_setup import data_kind, folder_splits
+
+    if data_kind(cfg.data.name) == "folder":  # the cheap checks first, before torch loads
+        folder_splits(Path(cfg.data.name).expanduser())
+    from resvision.cli import runinfo
+    from resvision.cli.build import (
+        amp_setting,
+        build_network,
+        build_optimizer,
+        build_schedule,
+        check_model_name,
+        steps_per_epoch,
+    )
+    from resvision.cli.data_setup import open_data
+    from resvision.cli.evaluate import final_evaluation
+    from resvision.models import model_info
+
     check_model_name(cfg.model.name)
-    data = open_data(cfg.data)
+
+    data = open_data(cfg.data, model_size=model_info(cfg.model.name).input_size[1])
     device = resolve_device_name(cfg.train.device)
     _configure_determinism(cfg)
 

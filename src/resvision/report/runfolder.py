@@ -88,6 +88,18 @@ def default_run_dir(model: str, data: str, root: str | Path = "runs") -> Path:
     return path
 
 
+def run_dir_of(path: Path) -> Path:
+    """The run folder of a checkpoint file, a ``checkpoints/`` folder or a run folder.
+
+    Examples:
+        >>> run_dir_of(Path("runs/a/checkpoints/final.pt")).as_posix()
+        'runs/a'
+    """
+    if path.suffix in (".pt", ".pth", ".ckpt") or path.is_file():
+        path = path.parent
+    return path.parent if path.name == CHECKPOINT_DIR else path
+
+
 def git_commit(start: str | Path) -> dict[str, Any] | None:
     """The git commit of the repository holding ``start``, and whether it has local changes.
 

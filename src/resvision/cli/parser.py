@@ -104,6 +104,19 @@ TRAIN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+TRAIN_EPILOG = """\
+settings are taken from, later ones winning: the defaults (configs/sample_quick.yaml),
+--config FILE, the flags above, then each --set in order; --print-config shows the result.
+
+examples:
+  resvision train                                     # ResNet-20, embedded sample, CPU minutes
+  resvision train --config resnet20_cifar10 --data-root ~/data/cifar-10-python.tar.gz
+  resvision train --data ~/data/pets --model resnet18 --epochs 10 --image-size 224
+  resvision train --config fast_cifar10 --set optim.lr=0.2 --set train.epochs=30
+  resvision train --resume runs/resnet20-sample-20260101-120000   # continue a stopped run
+"""
+
+
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors become :class:`UsageError` with suggestions.
 
@@ -199,7 +212,14 @@ def build_parser() -> Parser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    p = sub.add_parser("train", help="train a model (default: ResNet-20 on the embedded sample)")
+    p = sub.add_parser(
+        "train",
+        help="train a model (default: ResNet-20 on the embedded sample)",
+        description="Train a model; the results go to a run folder (config, metrics, "
+        "checkpoints, report.html).",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_train_options(p)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint: loss, top-1/5, per-class, confusion")

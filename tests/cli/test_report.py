@@ -51,12 +51,14 @@ def test_report_embeds_plots_and_images(run_dir):
     assert "83.33%" in page  # top-1 card
     assert "frog 60%" in page and "true: dog" in page  # a misclassified caption
     assert "1 min 15 s" in page  # training time
+    assert "resvision[plot]" not in page
 
 
 def test_without_matplotlib_the_numbers_are_tables(run_dir, monkeypatch):
     monkeypatch.setattr(plots, "_figure", lambda *a: None)
     page = build_report(run_dir).read_text()
     assert 'class="plot"' not in page
+    assert 'pip install "resvision[plot]"' in page
     assert "true \\ predicted" in page  # the confusion matrix as a table
     assert '<td class="l">frog</td><td class="">10</td><td class="">100.00%</td>' in page
     assert "train loss" in page and "eval acc" in page  # the per-epoch table

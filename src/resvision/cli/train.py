@@ -206,6 +206,9 @@ def run_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
         return EXIT_INTERRUPTED
+    except SystemExit:  # SIGTERM (a scheduler's time limit): the engine saved last.pt first
+        print(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+        raise
     except NonFiniteLossError as err:
         print(f"resvision: training stopped: {err}", file=sys.stderr)
         print(f"checkpoints written before the failure are kept in {ckpt_dir}", file=sys.stderr)

@@ -98,7 +98,7 @@ def _table(header: list[str], rows: list[list[Any]], left: int = 1) -> str:
             f'<td class="{"l" if i < left else ""}">{_num(v)}</td>' for i, v in enumerate(row)
         )
         body.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return f"<table>{head}{''.join(body)}</table>"
 
 
 def _thumbnail(image: np.ndarray) -> str:
@@ -270,11 +270,18 @@ def build_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
     env = read_json(run_dir / ENV_FILE)
     evaluation = read_json(run_dir / EVALUATION_FILE)
     history = history_from_rows(read_jsonl(run_dir / METRICS_FILE))
+    note = ""
+    if not plots.available():
+        note = (
+            '<p class="sub">The plots need matplotlib: <code>pip install "resvision[plot]"</code>, '
+            f"then <code>resvision report {_e(run_dir)}</code>.</p>"
+        )
     model = (config or {}).get("model", {}).get("name", "?")
     data = (config or {}).get("data", {}).get("name", "?")
     body = [
         f"<h1>resvision run: {_e(model)} on {_e(data)}</h1>",
         f'<p class="sub">{_e(run_dir.resolve())}</p>',
+        note,
         _cards(evaluation, history, env),
         _curves_section(history),
         _evaluation_section(evaluation),

@@ -15,6 +15,11 @@ import numpy as np
 Curve = tuple[Sequence[float], Sequence[float]]
 
 
+def available() -> bool:
+    """True when matplotlib is installed (the plots can be drawn)."""
+    return _figure(1, 1) is not None
+
+
 def _figure(width: float, height: float):
     """A new Agg figure, or None without matplotlib."""
     try:

@@ -6,6 +6,7 @@ Public as :mod:`resvision.callbacks`.
 from .base import Callback, CallbackList, config_callbacks
 from .checkpointing import EarlyStopping, ModelCheckpoint
 from .ema import EMA
+from .finetune import FreezeBackbone
 from .loggers import JSONLLogger, TensorBoard
 from .lr import LRScheduler, ReduceLROnPlateau
 from .progbar import ProgBarLogger
@@ -15,6 +16,7 @@ __all__ = [
     "Callback",
     "CallbackList",
     "EarlyStopping",
+    "FreezeBackbone",
     "JSONLLogger",
     "LRScheduler",
     "ModelCheckpoint",

@@ -303,6 +303,6 @@ def load_pretrained(model: nn.Module, pretrained: object, *, model_name: str) ->
                 f"{report['loaded_keys']} tensors, re-initialised the classifier, skipped "
                 f"keys: {', '.join(report['skipped_keys']) or 'none'}"
             ),
-            stacklevel=3,
+            stacklevel=4,  # load_pretrained <- family helper <- constructor <- caller
         )
     return model

@@ -9,6 +9,7 @@ turning epochs into optimizer steps, and reports bad values as :class:`UsageErro
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -52,6 +53,7 @@ def build_network(cfg: ModelSection, num_classes: int, in_channels: int) -> nn.M
         10
     """
     from resvision.models import create_model, model_info
+    from resvision.models.weights import PretrainedHeadSkippedWarning
 
     check_model_name(cfg.name)
     if cfg.num_classes is not None and cfg.num_classes != num_classes:
@@ -61,12 +63,16 @@ def build_network(cfg: ModelSection, num_classes: int, in_channels: int) -> nn.M
         )
     info = model_info(cfg.name)
     kwargs: dict[str, Any] = {"num_classes": num_classes}
-    if cfg.pretrained:
-        kwargs["pretrained"] = True
+    weights = pretrained_value(cfg.pretrained)
+    if weights is not None:
+        kwargs["pretrained"] = weights
     if in_channels != info.input_size[0]:
         kwargs["in_channels"] = in_channels
     try:
-        return create_model(cfg.name, **kwargs)
+        with warnings.catch_warnings():
+            # the CLI says which keys were skipped itself (describe_pretrained)
+            warnings.simplefilter("ignore", PretrainedHeadSkippedWarning)
+            return create_model(cfg.name, **kwargs)
     except TypeError as err:
         if "in_channels" in kwargs and "in_channels" in str(err):
             example = "lenet" if in_channels == 1 else "resnet20"
@@ -78,6 +84,35 @@ def build_network(cfg: ModelSection, num_classes: int, in_channels: int) -> nn.M
     except (ValueError, OSError) as err:
         # Pretrained weights unavailable (no network, no file), or a bad option value.
         raise UsageError(f"cannot build model {cfg.name}: {err}") from None
+
+
+def pretrained_value(text: str | None) -> bool | str | None:
+    """``model.pretrained`` as ``create_model`` takes it: None, True, or a name / URL / path.
+
+    Examples:
+        >>> pretrained_value("true"), pretrained_value("off"), pretrained_value("w.pt")
+        (True, None, 'w.pt')
+    """
+    if text is None or text.strip().lower() in ("", "false", "no", "off", "none"):
+        return None
+    if text.strip().lower() in ("true", "yes", "on"):
+        return True
+    return text
+
+
+def describe_pretrained(network: nn.Module) -> str | None:
+    """One line on the weights a network started from, naming skipped classifier keys."""
+    cfg = getattr(network, "pretrained_cfg", None)
+    if not cfg:
+        return None
+    line = f"starting from {cfg['source']}: {cfg['loaded_keys']} tensors loaded"
+    if cfg.get("head_reinitialized"):
+        skipped = ", ".join(cfg["skipped_keys"]) or "none in the file"
+        line += (
+            f"; classifier re-initialised for {cfg.get('num_classes')} classes "
+            f"(skipped keys: {skipped})"
+        )
+    return line
 
 
 def effective_lr(cfg: Config) -> float:

@@ -35,7 +35,14 @@ class ModelSection:
     """The network: a name of the zoo (``resvision models`` lists them)."""
 
     name: str = "resnet20"
-    pretrained: bool = False
+    #: Starting weights: none (None/false), true (the model's default published weights), a
+    #: weights name (IMAGENET1K_V1, PADDLE_IMAGENET1K), a URL, or a checkpoint / weights file.
+    #: A classifier of another size is re-initialised (fine-tuning).
+    pretrained: str | None = None
+    #: Train only the classifier (linear probing) ...
+    freeze_backbone: bool = False
+    #: ... until this epoch (0-based), from which the whole network trains; None: never.
+    unfreeze_epoch: int | None = None
     #: None: the number of classes of the data set.
     num_classes: int | None = None
 
@@ -227,6 +234,8 @@ def _coerce(value: Any, hint: Any, key: str, choices: tuple[str, ...] | None) ->
                 raise ValueError
             return float(value)
         if hint is str:
+            if isinstance(value, bool) and key.endswith(".pretrained"):
+                value = str(value).lower()  # YAML `pretrained: true` (the key also takes names)
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise ValueError
             value = str(value)

@@ -23,7 +23,25 @@ TRAIN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "--pretrained": (
         "model.pretrained",
-        {"action": argparse.BooleanOptionalAction, "help": "start from pretrained weights"},
+        {
+            "nargs": "?",
+            "const": "true",
+            "metavar": "WEIGHTS",
+            "help": "start from weights: alone, the model's default published ones; or a name "
+            "(IMAGENET1K_V1, PADDLE_IMAGENET1K), a URL, or a checkpoint / weights file "
+            "(a different classifier is re-initialised: fine-tuning)",
+        },
+    ),
+    "--freeze-backbone": (
+        "model.freeze_backbone",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "train only the classifier (linear probing), see --unfreeze-epoch",
+        },
+    ),
+    "--unfreeze-epoch": (
+        "model.unfreeze_epoch",
+        {"type": int, "metavar": "E", "help": "with --freeze-backbone: train all from epoch E"},
     ),
     "--data": (
         "data.name",
@@ -236,17 +254,21 @@ def build_parser() -> Parser:
     )
 
     p = sub.add_parser("predict", help="classify image files: top-k classes with probabilities")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint or run folder")
+    p.add_argument("--checkpoint", metavar="CKPT", help="a checkpoint or run folder")
+    p.add_argument("--model", metavar="NAME", help="instead of --checkpoint: a zoo model ...")
+    p.add_argument(
+        "--pretrained", metavar="WEIGHTS", help="... with these weights (default: its published)"
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders or globs")
     p.add_argument("--topk", type=int, default=3, metavar="K")
     p.add_argument("--batch-size", type=int, default=64, metavar="N")
     p.add_argument("--device", default="auto", metavar="DEV")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    p = sub.add_parser("export", help="export a checkpoint for deployment")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
-    p.add_argument("--format", default="torchscript", help="torchscript, onnx, safetensors")
-    p.add_argument("--output", metavar="FILE")
+    p = sub.add_parser("export", help="export a checkpoint for deployment (checked after writing)")
+    from resvision.cli.export import add_export_options
+
+    add_export_options(p)
 
     p = sub.add_parser("models", help="list the model zoo: parameters and MACs")
     p.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'resnet*'")

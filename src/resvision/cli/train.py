@@ -118,6 +118,7 @@ def run_train(args: argparse.Namespace) -> int:
         build_optimizer,
         build_schedule,
         check_model_name,
+        describe_pretrained,
         steps_per_epoch,
     )
     from resvision.cli.data_setup import open_data
@@ -176,6 +177,11 @@ def run_train(args: argparse.Namespace) -> int:
     ema = callbacks.EMA(decay=cfg.train.ema_decay) if cfg.train.ema_decay else None
     if ema is not None:
         cbks.append(ema)
+    if cfg.model.freeze_backbone:
+        cbks.append(callbacks.FreezeBackbone(unfreeze_at_epoch=cfg.model.unfreeze_epoch))
+    started_from = describe_pretrained(network)
+    if started_from:
+        print(started_from, flush=True)
 
     print(
         f"training {cfg.model.name} on {data.description} ({len(data.train)} images, "

@@ -99,8 +99,8 @@ def _load(args: argparse.Namespace, checkpoint: str) -> tuple[Any, Path, tuple |
     from resvision.cli.evaluate import load_model_for_inference
     from resvision.cli.runinfo import load_run
 
-    file, info, _ = load_run(checkpoint)
-    network = load_model_for_inference(info, file, "cpu").network
+    file, info, stored = load_run(checkpoint)
+    network = load_model_for_inference(info, file, "cpu", stored).network  # EMA weights if kept
     pre = info.get("preprocess") or {}
     network.pretrained_cfg = {
         "model": info["model"],

@@ -104,6 +104,45 @@ def predict_files(model: Any, files: list[Path], pre: Preprocess, batch_size: in
     return ok, (np.concatenate(probs) if probs else np.zeros((0, n_classes))), errors
 
 
+def pretrained_model(name: str, weights: str | None, device: str) -> tuple[Any, list, Any, str]:
+    """A zoo model with published (or given) weights, predicting with the weights' own class
+    names and preprocessing: ``(Model, classes, Preprocess, source of the weights)``.
+
+    Raises:
+        UsageError: unknown model, weights that cannot be had, or weights that carry no class
+            names or preprocessing.
+    """
+    import resvision
+    from resvision.cli.build import check_model_name, pretrained_value
+    from resvision.cli.train import resolve_device_name
+    from resvision.models.weights import create_model_from_weights
+
+    check_model_name(name)
+    value = pretrained_value(weights or "true")
+    if value is None:
+        raise UsageError(f"--pretrained {weights!r}: predictions need trained weights")
+    try:
+        net = create_model_from_weights(value, name)
+    except (ValueError, OSError) as err:
+        raise UsageError(f"cannot load the weights of {name}: {err}") from None
+    cfg = net.pretrained_cfg
+    classes, pre = cfg.get("categories"), cfg.get("preprocessing")
+    if not classes or not pre or not pre.get("mean"):
+        raise UsageError(
+            f"the weights {cfg['source']} do not say which classes they predict or how images "
+            "are prepared; predict with a checkpoint of `resvision train` instead"
+        )
+    preprocess = Preprocess(
+        channels=len(pre["mean"]),
+        size=pre["crop"],
+        resize=pre.get("resize"),
+        mean=list(pre["mean"]),
+        std=list(pre["std"]),
+    )
+    model = resvision.Model(net, device=resolve_device_name(device))
+    return model, [str(c) for c in classes], preprocess, cfg["source"]
+
+
 def run_predict(args: argparse.Namespace) -> int:
     """``resvision predict --checkpoint CKPT IMAGE... [--topk K] [--json]``."""
     from resvision.cli.evaluate import load_model_for_inference
@@ -113,11 +152,19 @@ def run_predict(args: argparse.Namespace) -> int:
         raise UsageError(f"--topk must be at least 1, got {args.topk}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    file, info, checkpoint = load_run(args.checkpoint)
-    files = expand_images(args.images)
-    classes = [str(c) for c in info["classes"]]
-    pre = Preprocess.from_dict(info["preprocess"])
-    model = load_model_for_inference(info, file, args.device, checkpoint)
+    if args.checkpoint and (args.model or args.pretrained):
+        raise UsageError("give --checkpoint, or --model with --pretrained, not both")
+    if args.checkpoint:
+        file, info, checkpoint = load_run(args.checkpoint)
+        files = expand_images(args.images)
+        classes = [str(c) for c in info["classes"]]
+        pre = Preprocess.from_dict(info["preprocess"])
+        model = load_model_for_inference(info, file, args.device, checkpoint)
+    elif args.model:
+        files = expand_images(args.images)
+        model, classes, pre, file = pretrained_model(args.model, args.pretrained, args.device)
+    else:
+        raise UsageError("predict needs --checkpoint CKPT, or --model NAME [--pretrained WEIGHTS]")
     ok, probs, errors = predict_files(model, files, pre, args.batch_size)
     k = min(args.topk, len(classes))
     results = []

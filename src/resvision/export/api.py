@@ -74,31 +74,14 @@ class ExportResult:
 def _model_from_checkpoint(
     path: str | os.PathLike[str], model_name: str | None
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Build the network a checkpoint / weights file holds; its metadata too."""
-    from resvision.models import create_model
-    from resvision.models.weights import convert_state_dict, read_weights_file
+    """Build the network a checkpoint / weights file holds, with its metadata."""
+    from resvision.models.weights import PretrainedWeightsError, create_model_from_weights
 
-    found = read_weights_file(path)
-    name = model_name or found.meta.get("model")
-    if not name:
-        raise ValueError(
-            f"{os.fspath(path)!r} does not say which model it holds (checkpoints of `resvision "
-            "train` do); pass model_name='resnet50' or the like"
-        )
-    source = "paddle" if found.file_format == "paddle" else None
-    state = convert_state_dict(found.state, source=source)
-    probe = create_model(name)
-    head = probe.get_classifier() if hasattr(probe, "get_classifier") else None
-    prefix = next((n for n, m in probe.named_modules() if m is head and n), None)
-    num_classes = None
-    if prefix is not None and f"{prefix}.weight" in state:
-        num_classes = int(state[f"{prefix}.weight"].shape[0])
-    kwargs = {"num_classes": num_classes} if num_classes else {}
-    network = create_model(name, pretrained=state, **kwargs)
-    network.pretrained_cfg.update(  # type: ignore[union-attr]
-        {k: found.meta[k] for k in ("categories", "preprocessing") if found.meta.get(k)}
-    )
-    return network, {"model": name}
+    try:
+        network = create_model_from_weights(os.fspath(path), model_name)
+    except PretrainedWeightsError as err:
+        raise ValueError(str(err).replace("give the model name", "pass model_name=")) from err
+    return network, {"model": network.pretrained_cfg["model"]}
 
 
 def _input_size(model: nn.Module, name: str | None, given: Sequence[int] | None) -> tuple:

@@ -34,6 +34,7 @@ from .imagenet import IMAGENET_CATEGORIES
 from .loading import (
     PretrainedHeadSkippedWarning,
     PretrainedWeightsError,
+    create_model_from_weights,
     load_pretrained,
     read_state_dict,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "WeightsFile",
     "WeightsHashMismatchError",
     "convert_state_dict",
+    "create_model_from_weights",
     "detect_source_format",
     "download_weights",
     "get_weights",

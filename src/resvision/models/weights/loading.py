@@ -43,6 +43,7 @@ from .hub import download_weights
 __all__ = [
     "PretrainedHeadSkippedWarning",
     "PretrainedWeightsError",
+    "create_model_from_weights",
     "load_pretrained",
     "read_state_dict",
 ]
@@ -270,6 +271,14 @@ def load_pretrained(model: nn.Module, pretrained: object, *, model_name: str) ->
     if pretrained is None or pretrained is False:
         return model
     found, info = _resolve(pretrained, model_name)
+    return _apply(model, found, info, model_name)
+
+
+def _apply(
+    model: nn.Module, found: WeightsFile, info: dict[str, Any], model_name: str
+) -> nn.Module:
+    """Convert, fit and describe weights already read (the second half of load_pretrained)."""
+    info = dict(info)
     source_format = info.pop("source_format", None)
     if found.file_format == "paddle":
         source_format = "paddle"
@@ -303,6 +312,62 @@ def load_pretrained(model: nn.Module, pretrained: object, *, model_name: str) ->
                 f"{report['loaded_keys']} tensors, re-initialised the classifier, skipped "
                 f"keys: {', '.join(report['skipped_keys']) or 'none'}"
             ),
-            stacklevel=4,  # load_pretrained <- family helper <- constructor <- caller
+            stacklevel=5,  # _apply <- load_pretrained <- family helper <- constructor <- caller
         )
     return model
+
+
+def create_model_from_weights(
+    pretrained: object, model_name: str | None = None, **kwargs: Any
+) -> nn.Module:
+    """Build the model that weights are for, with as many classes as their classifier has.
+
+    ``pretrained`` is anything :func:`load_pretrained` takes. The model name comes from
+    ``model_name``, else from the file (checkpoints of ``resvision train`` name their model).
+
+    Args:
+        pretrained: the weights.
+        model_name: the registered model name; None: the one the file names.
+        **kwargs: more constructor arguments (``num_classes`` is taken from the weights).
+
+    Returns:
+        The model with the weights loaded and ``pretrained_cfg`` set.
+
+    Raises:
+        PretrainedWeightsError: no model name is known, or the weights do not fit it.
+
+    Examples:
+        >>> from resvision.models import resnet20
+        >>> net = create_model_from_weights(resnet20(num_classes=3).state_dict(), 'resnet20')
+        >>> net.num_classes
+        3
+    """
+    from resvision.models.registry import create_model
+
+    if model_name is None and (
+        pretrained is True
+        or (
+            isinstance(pretrained, str)
+            and "://" not in pretrained
+            and not _looks_like_path(pretrained)
+        )
+    ):
+        raise PretrainedWeightsError(
+            f"pretrained={pretrained!r} names registered weights: give the model name too"
+        )
+    found, info = _resolve(pretrained, model_name or "")
+    name = model_name or found.meta.get("model")
+    if not name:
+        raise PretrainedWeightsError(
+            f"{info['source']} does not say which model it holds (checkpoints of `resvision "
+            "train` do): give the model name, e.g. model_name='resnet50'"
+        )
+    with torch.device("meta"):  # the classifier's name only: no memory, no initialisation
+        prefix = _head_prefix(create_model(name))
+    source_format = "paddle" if found.file_format == "paddle" else info.get("source_format")
+    state = convert_state_dict(found.state, source=source_format)
+    weight = state.get(f"{prefix}weight") if prefix else None
+    if weight is not None and weight.dim() == 2:
+        kwargs["num_classes"] = int(weight.shape[0])
+    model = create_model(name, **kwargs)
+    return _apply(model, found, info, name)

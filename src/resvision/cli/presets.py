@@ -1,4 +1,9 @@
-"""Finding ``--config`` files: a path, or the name of a preset of ``configs/``."""
+"""Finding ``--config`` files: a path, or the name of a preset of ``configs/``.
+
+The presets ship inside the package (``resvision/configs/*.yaml``, so a wheel install has them);
+the repository's top-level ``configs`` is a link to that folder. A ``./configs`` folder in the
+working directory is searched first, so a project can keep its own presets beside its data.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,12 @@ from resvision.cli.errors import UsageError, unknown_name_error
 
 
 def preset_dirs() -> list[Path]:
-    """Where preset names are looked up: ``./configs`` and the source checkout's ``configs/``."""
+    """Where preset names are looked up: ``./configs``, then the package's own presets."""
     dirs = [Path.cwd() / "configs"]
-    # src/resvision/cli/presets.py -> the repository root in a source (editable) install.
-    repo = Path(__file__).resolve().parents[3] / "configs"
-    if repo not in dirs:
-        dirs.append(repo)
+    # src/resvision/cli/presets.py -> src/resvision/configs
+    packaged = Path(__file__).resolve().parents[1] / "configs"
+    if packaged.resolve() not in [d.resolve() for d in dirs]:
+        dirs.append(packaged)
     return [d for d in dirs if d.is_dir()]
 
 

@@ -15,6 +15,7 @@ Every classifier has ``forward_features``, ``forward_head(x, pre_logits=False)``
 ``num_features``. The package builds networks only: no devices, no data.
 """
 
+from .airnet import AirNet, airnet  # noqa: F401  (registers the fast CIFAR-10 network)
 from .cifar_resnet import CifarResNet, resnet20, resnet32, resnet44, resnet56, resnet110
 from .classifier import linear_head, validate_num_classes
 from .layers import ACTIVATIONS, BasicBlock, BottleneckBlock, ConvBNLayer, ZeroPadShortcut

@@ -136,6 +136,10 @@ def resume_epoch(
                 "pass the same kind of data (a Dataset or the same loader class) as before"
             )
         loader.load_state_dict(state["state"])
+        if batch >= (_length(loader) or batch + 1):
+            # Saved after the epoch's last batch (before its evaluation and end-of-epoch
+            # callbacks): nothing of it is left, and the loader would start the next epoch.
+            return iter(())
         _restore_epoch_start(loader, state)
         iterator = iter(loader)
         try:  # start the iteration now, under the epoch's starting random states
@@ -156,6 +160,13 @@ def resume_epoch(
                 "batches now"
             ) from None
     return iterator
+
+
+def _length(loader: Any) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
 
 
 def loader_state(session: FitSession) -> dict[str, Any] | None:

@@ -181,13 +181,15 @@ def download_weights(
 
     Examples:
         >>> import tempfile, pathlib
+        >>> saved = os.environ.get('RESVISION_CACHE')
         >>> with tempfile.TemporaryDirectory() as d:
         ...     src = pathlib.Path(d, 'net-2c26b46b.pt'); _ = src.write_bytes(b'foo')
         ...     os.environ['RESVISION_CACHE'] = d
         ...     path = download_weights(src.as_uri(), sha256='2c26b46b')
-        ...     del os.environ['RESVISION_CACHE']
         ...     path.parent.name, path.read_bytes()
         ('weights', b'foo')
+        >>> _ = os.environ.pop('RESVISION_CACHE') if saved is None else os.environ.update(
+        ...     RESVISION_CACHE=saved)
     """
     check = _expected(sha256, md5)
     name = filename or url.rstrip("/").rsplit("/", 1)[-1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +31,39 @@ def _choices(*values: str) -> dict[str, tuple[str, ...]]:
     return {"choices": values}
 
 
+def _range(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> dict[str, tuple[float | None, float | None, bool, bool]]:
+    """Field metadata: the value (each item of a list) must lie between ``low`` and ``high``
+    (bounds included unless ``*_open``; None: no bound)."""
+    return {"range": (low, high, low_open, high_open)}
+
+
+def _check_range(value: Any, key: str, bounds: tuple[Any, Any, bool, bool]) -> None:
+    """Raise a UsageError naming ``key`` when ``value`` (or an item of it) is out of bounds."""
+    low, high, low_open, high_open = bounds
+    for item in value if isinstance(value, list) else [value]:
+        if item is None:
+            continue
+        too_low = low is not None and (item <= low if low_open else item < low)
+        too_high = high is not None and (item >= high if high_open else item > high)
+        if too_low or too_high:
+            raise UsageError(f"{key} must be {_describe_range(bounds)}, got {item!r}")
+
+
+def _describe_range(bounds: tuple[Any, Any, bool, bool]) -> str:
+    low, high, low_open, high_open = bounds
+    if high is None:
+        return f"{'above' if low_open else 'at least'} {low}"
+    if low is None:
+        return f"{'below' if high_open else 'at most'} {high}"
+    return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+
 @dataclass
 class ModelSection:
     """The network: a name of the zoo (``resvision models`` lists them)."""
@@ -42,9 +76,9 @@ class ModelSection:
     #: Train only the classifier (linear probing) ...
     freeze_backbone: bool = False
     #: ... until this epoch (0-based), from which the whole network trains; None: never.
-    unfreeze_epoch: int | None = None
+    unfreeze_epoch: int | None = field(default=None, metadata=_range(0))
     #: None: the number of classes of the data set.
-    num_classes: int | None = None
+    num_classes: int | None = field(default=None, metadata=_range(1))
 
 
 @dataclass
@@ -64,13 +98,13 @@ class DataSection:
         default="flip-crop", metadata=_choices("none", "flip", "flip-crop", "imagenet")
     )
     #: Training and evaluation crop size; None: the natural size of the data (32 for CIFAR).
-    image_size: int | None = None
+    image_size: int | None = field(default=None, metadata=_range(1))
     #: Evaluation resize of the shorter side before the center crop; None: image_size * 8 / 7.
-    eval_resize: int | None = None
+    eval_resize: int | None = field(default=None, metadata=_range(1))
     #: Scale to [0, 1] and subtract the data set's channel mean, divide by its std. False feeds
     #: raw 0..255 pixels, as the tutorial's ``Transpose()``-only pipeline does.
     normalize: bool = True
-    num_workers: int = 0
+    num_workers: int = field(default=0, metadata=_range(0))
 
 
 @dataclass
@@ -78,13 +112,13 @@ class OptimSection:
     """The optimizer. 'momentum' is Paddle's Momentum (SGD with momentum, L2 decay)."""
 
     name: str = field(default="momentum", metadata=_choices("momentum", "sgd", "adam", "adamw"))
-    lr: float = 0.05
-    momentum: float = 0.9
+    lr: float = field(default=0.05, metadata=_range(0))
+    momentum: float = field(default=0.9, metadata=_range(0, 1))
     nesterov: bool = False
-    weight_decay: float = 5e-4
+    weight_decay: float = field(default=5e-4, metadata=_range(0))
     #: Linear scaling rule (Goyal et al. 2017): the learning rate used is lr * batch_size / this.
     #: None: lr is used as given.
-    lr_reference_batch: int | None = None
+    lr_reference_batch: int | None = field(default=None, metadata=_range(1))
 
 
 @dataclass
@@ -95,43 +129,46 @@ class ScheduleSection:
         default="cosine", metadata=_choices("constant", "step", "multistep", "cosine", "onecycle")
     )
     #: Linear warmup from ~0 to the learning rate over this many epochs.
-    warmup_epochs: float = 0.0
+    warmup_epochs: float = field(default=0.0, metadata=_range(0))
     #: 'multistep': epochs at which the learning rate is multiplied by gamma.
-    milestones: list[float] = field(default_factory=list)
+    milestones: list[float] = field(default_factory=list, metadata=_range(0))
     #: 'step': every this many epochs the learning rate is multiplied by gamma.
-    step_size: float = 30.0
-    gamma: float = 0.1
+    step_size: float = field(default=30.0, metadata=_range(0, low_open=True))
+    gamma: float = field(default=0.1, metadata=_range(0))
     #: 'cosine': the final learning rate.
-    min_lr: float = 0.0
+    min_lr: float = field(default=0.0, metadata=_range(0))
     #: 'onecycle': fraction of the iterations spent rising to the peak.
-    pct_start: float = 0.25
+    pct_start: float = field(default=0.25, metadata=_range(0, 1))
 
 
 @dataclass
 class TrainSection:
     """The training loop."""
 
-    epochs: int = 15
-    batch_size: int = 64
-    label_smoothing: float = 0.0
+    epochs: int = field(default=15, metadata=_range(1))
+    batch_size: int = field(default=64, metadata=_range(1))
+    label_smoothing: float = field(default=0.0, metadata=_range(0, 1, high_open=True))
     #: 'off'; 'auto' (bf16 where the device supports it, else fp16 on CUDA); 'bf16'; 'fp16'
     #: (with a loss scaler on CUDA); or Paddle's 'O1'/'O2'.
     amp: str = field(default="off", metadata=_choices("off", "auto", "bf16", "fp16", "O1", "O2"))
     channels_last: bool = False
     compile: bool = False
     #: Exponential moving average of the weights, evaluated in place of the raw weights.
-    ema_decay: float | None = None
-    accumulate_grad_batches: int = 1
-    seed: int = 0
+    ema_decay: float | None = field(default=None, metadata=_range(0, 1, high_open=True))
+    accumulate_grad_batches: int = field(default=1, metadata=_range(1))
+    seed: int = field(default=0, metadata=_range(0, 2**63 - 1))
     #: Deterministic algorithms: bit-identical reruns and resumes on CPU, slower on GPU.
     deterministic: bool = False
     #: 'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:1', 'mps'.
     device: str = "auto"
     #: Stop after this many optimizer steps in all (for smoke tests); None: run every epoch.
-    max_steps: int | None = None
-    eval_freq: int = 1
-    save_freq: int = 1
-    log_freq: int = 20
+    max_steps: int | None = field(default=None, metadata=_range(1))
+    eval_freq: int = field(default=1, metadata=_range(1))
+    save_freq: int = field(default=1, metadata=_range(1))
+    #: Also write checkpoints/last.pt every this many optimizer steps, so that a crash (power
+    #: cut, SIGKILL, preemption) loses at most that many steps; None: only per epoch.
+    save_steps: int | None = field(default=None, metadata=_range(1))
+    log_freq: int = field(default=20, metadata=_range(1))
 
 
 @dataclass
@@ -144,7 +181,7 @@ class OutputSection:
     resume: str | None = None
     report: bool = True
     #: Misclassified test images shown in the report.
-    misclassified: int = 40
+    misclassified: int = field(default=40, metadata=_range(0))
 
 
 @dataclass
@@ -204,6 +241,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             values[name] = _build(hint, data[name], prefix + name + ".")
         else:
             values[name] = _coerce(data[name], hint, prefix + name, f.metadata.get("choices"))
+            if "range" in f.metadata:
+                _check_range(values[name], prefix + name, f.metadata["range"])
     return cls(**values)
 
 
@@ -232,7 +271,10 @@ def _coerce(value: Any, hint: Any, key: str, choices: tuple[str, ...] | None) ->
         if hint is float:
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # NaN would pass every range check below
+                raise ValueError
+            return number
         if hint is str:
             if isinstance(value, bool) and key.endswith(".pretrained"):
                 value = str(value).lower()  # YAML `pretrained: true` (the key also takes names)
@@ -338,15 +380,30 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"config file {str(path)!r} does not exist") from None
     except OSError as err:
         raise UsageError(f"cannot read config file {str(path)!r}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise UsageError(
+            f"config file {str(path)!r} is not UTF-8 text (byte {err.start}); a YAML file is expected"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise UsageError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+        raise UsageError(
+            f"config file {str(path)!r} is not valid YAML: {_yaml_problem(err)}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise UsageError(f"config file {str(path)!r} must hold a mapping of sections, got {data!r}")
     return data
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's error in one line: where (1-based line and column) and what."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    if mark is None:
+        return problem
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def resolve(

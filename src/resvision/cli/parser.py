@@ -114,6 +114,14 @@ TRAIN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
             "help": "stop after N steps in all (env RESVISION_MAX_STEPS; for smoke tests)",
         },
     ),
+    "--save-steps": (
+        "train.save_steps",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "also checkpoint every N steps (checkpoints/last.pt): a crash loses at most N",
+        },
+    ),
     "--output": ("output.dir", {"metavar": "DIR", "help": "the run folder (default runs/<name>)"}),
     "--resume": (
         "output.resume",

@@ -201,6 +201,7 @@ def run_train(args: argparse.Namespace) -> int:
             log_freq=cfg.train.log_freq,
             save_dir=ckpt_dir,
             save_freq=cfg.train.save_freq,
+            save_steps=cfg.train.save_steps,
             verbose=2 if not sys.stdout.isatty() else 1,
             num_workers=cfg.data.num_workers,
             callbacks=cbks,

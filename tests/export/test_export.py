@@ -27,6 +27,19 @@ needs_onnx = pytest.mark.skipif(
 )
 
 
+def with_random_statistics(net: nn.Module) -> nn.Module:
+    """Random BatchNorm statistics: outputs of order 1 (an untrained MobileNetV2 gives ~1e-9,
+    which any export would match within an absolute tolerance)."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    return net
+
+
 def batch_axis(path: Path) -> str:
     import onnx
 
@@ -46,8 +59,9 @@ def batch_axis(path: Path) -> str:
     ],
 )
 def test_onnx_round_trip_batch_1_and_7(name: str, kwargs: dict, size, tmp_path: Path) -> None:
-    net = create_model(name, **kwargs)
+    net = with_random_statistics(create_model(name, **kwargs))
     result = export(net, tmp_path / f"{name}.onnx", input_size=size, check_batch_sizes=(1, 7))
+    assert result.output_scale > 0.1
     assert result.path.is_file() and result.format == "onnx"
     assert [p.name for p in tmp_path.iterdir()] == [f"{name}.onnx"]  # one self-contained file
     assert sorted(result.max_abs_diff) == [1, 7]
@@ -101,6 +115,18 @@ def test_an_export_that_disagrees_is_refused_and_not_kept(fmt: str, tmp_path: Pa
     with pytest.raises(ExportVerificationError, match=r"differs from PyTorch by up to .*not kept"):
         export(CountingNet(), target, input_size=(3, 8, 8), check_batch_sizes=(1, 2))
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
+
+
+def test_tiny_outputs_are_compared_relative_to_their_size(tmp_path: Path) -> None:
+    """A network whose outputs are ~1e-6: an export off by 50% stays under atol, not rtol."""
+
+    class Tiny(CountingNet):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            return self.conv(x).mean(dim=(2, 3)) * 1e-6 * (1 + 0.5 * (self.calls > 1))
+
+    with pytest.raises(ExportVerificationError, match=r"outputs up to .*rtol=0.001"):
+        export(Tiny(), tmp_path / "tiny.pt", input_size=(3, 8, 8), check_batch_sizes=(1,))
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")

@@ -50,6 +50,7 @@ class ExportResult:
         input_size: ``(C, H, W)`` of the sample batches (the batch axis is dynamic).
         max_abs_diff: the largest absolute difference from eager PyTorch, per batch size
             checked (empty when ``verify=False``).
+        output_scale: the largest absolute PyTorch output over the checked batches.
         seconds: time spent exporting and checking.
         metadata: the metadata stored in the file.
     """
@@ -58,6 +59,7 @@ class ExportResult:
     format: str
     input_size: tuple[int, int, int]
     max_abs_diff: dict[int, float] = field(default_factory=dict)
+    output_scale: float = 0.0
     seconds: float = 0.0
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -67,7 +69,8 @@ class ExportResult:
         sizes = ", ".join(str(b) for b in self.max_abs_diff) or "none"
         return (
             f"{self.path} ({self.format}, input [N, {', '.join(map(str, self.input_size))}]): "
-            f"max |diff| vs PyTorch {worst:.2e} over batch sizes {sizes}, {self.seconds:.1f} s"
+            f"max |diff| vs PyTorch {worst:.2e} (outputs up to {self.output_scale:.3g}) over "
+            f"batch sizes {sizes}, {self.seconds:.1f} s"
         )
 
 
@@ -108,7 +111,8 @@ def _input_size(model: nn.Module, name: str | None, given: Sequence[int] | None)
     declared = {
         model_info(n).input_size
         for n in list_models()
-        if str(model_info(n).constructor.__annotations__.get("return", "")).endswith(cls)
+        if getattr(ann := model_info(n).constructor.__annotations__.get("return"), "__name__", ann)
+        == cls
     }
     if len(declared) == 1:
         return declared.pop()
@@ -149,6 +153,7 @@ def export(
     metadata: Mapping[str, Any] | None = None,
     check_batch_sizes: Sequence[int] = (1, 4),
     atol: float = 1e-4,
+    rtol: float = 1e-3,
     verify: bool = True,
     opset: int | None = None,
     dynamo: bool = True,
@@ -169,6 +174,8 @@ def export(
         metadata: more ``key: value`` pairs to store (keys get a ``resvision.`` prefix).
         check_batch_sizes: batch sizes the file is run with and compared at.
         atol: the largest absolute difference accepted (1e-4 suits float32 classifiers).
+        rtol: the largest difference accepted relative to the largest output, so that a
+            network with tiny outputs (an untrained one) is not checked by ``atol`` alone.
         verify: False skips the check (not recommended).
         opset: ONNX opset version (None: the exporter's default).
         dynamo: ONNX through ``torch.export`` (PyTorch's default exporter); False uses the
@@ -230,6 +237,7 @@ def export(
     os.close(fd)
     tmp = Path(tmp_name)
     diffs: dict[int, float] = {}
+    scale = 0.0
     try:
         with torch.no_grad():
             if fmt == "onnx":
@@ -248,13 +256,16 @@ def export(
                             f"PyTorch {expected.shape}; the file was not kept"
                         )
                     diffs[b] = float(abs(got - expected).max())
+                    scale = max(scale, float(abs(expected).max()))
         worst = max(diffs.values(), default=0.0)
-        if worst > atol or worst != worst:
+        allowed = min(atol, rtol * scale) if scale > 0 else atol
+        if worst > allowed or worst != worst:
             raise ExportVerificationError(
                 f"the {fmt} export of {name or type(network).__name__} differs from PyTorch by "
                 f"up to {worst:.3e} (per batch size: "
                 + ", ".join(f"{b}: {d:.3e}" for b, d in diffs.items())
-                + f"), more than atol={atol:g}; the file was not kept"
+                + f"; outputs up to {scale:.3g}), more than allowed (atol={atol:g}, "
+                f"rtol={rtol:g}); the file was not kept"
             )
         os.replace(tmp, destination)
     except BaseException:
@@ -266,6 +277,7 @@ def export(
         format=fmt,
         input_size=size,
         max_abs_diff=diffs,
+        output_scale=scale,
         seconds=time.perf_counter() - started,
         metadata=meta,
     )

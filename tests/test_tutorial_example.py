@@ -68,7 +68,9 @@ def test_tutorial_example_runs(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_tutorial_example_learns(tmp_path, monkeypatch):
+def test_tutorial_example_learns(tmp_path, monkeypatch, request):
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("minutes on a CPU: run with -m slow")
     namespace, calls, evals = _run_example(tmp_path, monkeypatch, None)
     assert calls == [TUTORIAL_FIT]
     assert namespace["model"]._session.progress.global_step == 2 * 79

@@ -114,7 +114,8 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
         ``path`` as a ``Path``.
 
     Examples:
-        >>>         >>> with tempfile.TemporaryDirectory() as d:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
         ...     p = atomic_save({"a": torch.ones(2)}, Path(d) / "x.pt")
         ...     torch.load(p, weights_only=True)["a"].tolist()
         [1.0, 1.0]
@@ -180,7 +181,8 @@ def find_latest_checkpoint(save_dir: str | os.PathLike[str]) -> Path | None:
         The path, or None when the folder holds no training checkpoint.
 
     Examples:
-        >>>         >>> with tempfile.TemporaryDirectory() as d:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
         ...     print(find_latest_checkpoint(d))
         None
     """

@@ -67,6 +67,12 @@ class Model:
 
     Raises:
         TypeError: ``network`` is not an ``nn.Module``.
+
+    Examples:
+        >>> from torch import nn
+        >>> model = Model(nn.Sequential(nn.Flatten(), nn.Linear(12, 3)), device="cpu")
+        >>> model.device, model.stop_training
+        (device(type='cpu'), False)
     """
 
     def __init__(
@@ -128,6 +134,16 @@ class Model:
             TypeError: an argument of the wrong type (the message names it).
             ValueError: the optimizer holds none of this network's parameters, or bad
                 ``amp_configs``.
+
+        Examples:
+            >>> import torch
+            >>> from torch import nn
+            >>> from resvision.metrics import Accuracy
+            >>> model = Model(nn.Linear(4, 3), device="cpu")
+            >>> opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            >>> model.prepare(opt, nn.CrossEntropyLoss(), Accuracy(topk=(1, 2)))
+            >>> model.metrics_names()
+            ['loss', 'acc_top1', 'acc_top2']
         """
         if optimizer is not None:
             if not isinstance(optimizer, torch.optim.Optimizer):
@@ -259,6 +275,19 @@ class Model:
                 written before are kept, none is written after.
             KeyboardInterrupt: on Ctrl-C, after ``save_dir/last.pt`` is written.
             SystemExit: on SIGTERM (status 143), after ``save_dir/last.pt`` is written.
+
+        Examples:
+            >>> import os, tempfile, torch
+            >>> from torch import nn
+            >>> from torch.utils.data import TensorDataset
+            >>> model = Model(nn.Linear(4, 2), device="cpu")
+            >>> model.prepare(torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss())
+            >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 2, (32,)))
+            >>> with tempfile.TemporaryDirectory() as d:
+            ...     model.fit(data, batch_size=8, epochs=2, save_dir=d, verbose=0)
+            ...     print(sorted(f for f in os.listdir(d) if f.endswith(".pt")))
+            ...     model.fit(data, batch_size=8, epochs=3, save_dir=d, verbose=0, resume="auto")
+            ['0.pt', '1.pt', 'final.pt']
         """
         from resvision.engine.fit import run_fit
 
@@ -310,6 +339,17 @@ class Model:
 
         Raises:
             ValueError: bad ``batch_size``, ``log_freq`` or ``num_iters``.
+
+        Examples:
+            >>> import torch
+            >>> from torch import nn
+            >>> from torch.utils.data import TensorDataset
+            >>> from resvision.metrics import Accuracy
+            >>> model = Model(nn.Linear(4, 2), device="cpu")
+            >>> model.prepare(loss=nn.CrossEntropyLoss(), metrics=Accuracy())
+            >>> data = TensorDataset(torch.randn(10, 4), torch.randint(0, 2, (10,)))
+            >>> sorted(model.evaluate(data, batch_size=4, verbose=0))
+            ['acc', 'loss']
         """
         from resvision.engine.fit import check_int, configure_callbacks, make_loader
 
@@ -345,6 +385,18 @@ class Model:
         Returns:
             One entry per network output: a list of per-batch NumPy arrays, or one array
             ``[N, ...]`` when ``stack_outputs`` (Paddle's layout).
+
+        Examples:
+            >>> import torch
+            >>> from torch import nn
+            >>> from torch.utils.data import TensorDataset
+            >>> model = Model(nn.Linear(4, 2), device="cpu")
+            >>> data = TensorDataset(torch.randn(10, 4))
+            >>> out = model.predict(data, batch_size=4, verbose=0)
+            >>> len(out), [a.shape for a in out[0]]
+            (1, [(4, 2), (4, 2), (2, 2)])
+            >>> model.predict(data, batch_size=4, stack_outputs=True, verbose=0)[0].shape
+            (10, 2)
         """
         from resvision.engine.fit import configure_callbacks, make_loader
 
@@ -371,6 +423,15 @@ class Model:
 
         Returns:
             ``[loss]`` (NumPy), or ``([loss], [metric batch values])`` when metrics are set.
+
+        Examples:
+            >>> import numpy as np, torch
+            >>> from torch import nn
+            >>> model = Model(nn.Linear(4, 3), device="cpu")
+            >>> model.prepare(torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss())
+            >>> (loss,) = model.train_batch(np.ones((2, 4), "float32"), np.array([[0], [2]]))
+            >>> loss.shape, loss.dtype
+            ((), dtype('float32'))
         """
         runner = self._runner(train=True)
         self._forget_resume_point()
@@ -391,6 +452,16 @@ class Model:
         Returns:
             ``([loss], [metric values])``, ``[loss]`` without metrics, or ``[metric values]``
             without a loss.
+
+        Examples:
+            >>> import torch
+            >>> from torch import nn
+            >>> from resvision.metrics import Accuracy
+            >>> model = Model(nn.Linear(4, 3), device="cpu")
+            >>> model.prepare(loss=nn.CrossEntropyLoss(), metrics=Accuracy())
+            >>> losses, (acc,) = model.eval_batch(torch.ones(2, 4), torch.tensor([0, 1]))
+            >>> 0.0 <= acc <= 1.0
+            True
         """
         runner = self._runner()
         ins, labs = runner.split_batch([*loops.to_list(inputs), *loops.to_list(labels)])
@@ -405,7 +476,15 @@ class Model:
         return losses if losses is not None else values
 
     def predict_batch(self, inputs: Any) -> list[np.ndarray]:
-        """The network's outputs on one batch, as NumPy arrays (Paddle's ``predict_batch``)."""
+        """The network's outputs on one batch, as NumPy arrays (Paddle's ``predict_batch``).
+
+        Examples:
+            >>> import torch
+            >>> from torch import nn
+            >>> model = Model(nn.Linear(4, 3), device="cpu")
+            >>> [o.shape for o in model.predict_batch(torch.ones(2, 4))]
+            [(2, 3)]
+        """
         runner = self._runner()
         ins = move_to_device(loops.to_list(inputs), self.device, channels_last=self._channels_last)
         self.mode = "test"
@@ -443,6 +522,17 @@ class Model:
         Raises:
             NonFiniteLossError: a loss since the last log was NaN/inf: the weights are not
                 worth saving.
+
+        Examples:
+            >>> import os, tempfile, torch
+            >>> from torch import nn
+            >>> model = Model(nn.Linear(4, 2), device="cpu")
+            >>> model.prepare(torch.optim.Adam(model.parameters()), nn.CrossEntropyLoss())
+            >>> with tempfile.TemporaryDirectory() as d:
+            ...     path = model.save(os.path.join(d, "checkpoint/test"))  # Paddle's prefix form
+            ...     print(path.name)
+            ...     model.load(os.path.join(d, "checkpoint/test"))
+            test.pt
         """
         dist = torch.distributed
         if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
@@ -514,6 +604,17 @@ class Model:
             FileNotFoundError: no such file.
             ValueError: a parameter is missing or has another shape (without
                 ``skip_mismatch``), or the file holds no state dict.
+
+        Examples:
+            >>> import os, tempfile, torch
+            >>> from torch import nn
+            >>> src = Model(nn.Linear(4, 2), device="cpu")
+            >>> dst = Model(nn.Linear(4, 2), device="cpu")
+            >>> with tempfile.TemporaryDirectory() as d:
+            ...     _ = src.save(os.path.join(d, "w"), training=False)  # weights only
+            ...     dst.load(os.path.join(d, "w"))
+            >>> torch.equal(src.network.weight, dst.network.weight)
+            True
         """
         obj = load_checkpoint(path, map_location=self.device)
         if is_training_checkpoint(obj):
@@ -555,7 +656,11 @@ class Model:
 
     # ------------------------------------------------------------------ inspection
     def summary(
-        self, input_size: Sequence[int] | None = None, dtype: torch.dtype | None = None
+        self,
+        input_size: Sequence[int] | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        print_fn: Any = print,
     ) -> dict[str, int]:
         """Print the network's layer table and return its totals.
 
@@ -563,12 +668,19 @@ class Model:
             input_size: ``(C, H, W)`` or ``(N, C, H, W)``; default the ``inputs`` given to
                 ``Model`` or the shape of the last batch seen.
             dtype: Input dtype (default the parameters' dtype).
+            print_fn: Called with the table text; None prints nothing.
 
         Returns:
             ``{'total_params', 'trainable_params', 'macs'}``.
 
         Raises:
             ValueError: no ``input_size`` and none known yet.
+
+        Examples:
+            >>> from torch import nn
+            >>> model = Model(nn.Conv2d(3, 8, 3), device="cpu")
+            >>> model.summary((3, 32, 32), print_fn=None)["total_params"]
+            224
         """
         from resvision.models import summary
 
@@ -578,7 +690,7 @@ class Model:
                 "summary() needs input_size, e.g. (3, 32, 32): none was given to Model(inputs=...) "
                 "and no batch has been seen yet"
             )
-        return summary(self.network, size, dtype=dtype)
+        return summary(self.network, size, dtype=dtype, print_fn=print_fn)
 
     def __repr__(self) -> str:
         return (

@@ -130,7 +130,8 @@ def test_batch_logs_carry_values_only_on_logging_steps():
     logs = rec.batch_logs[1][1]
     assert {"loss", "acc", "lr", "ips", "batch_size", "global_step"} <= set(logs)
     assert logs["lr"] == 0.1 and logs["batch_size"] == 4
-    assert set(rec.eval_logs[0]) == {"loss", "acc"}
+    assert set(rec.eval_logs[0]) == {"loss", "acc", "num_samples"}
+    assert rec.eval_logs[0]["num_samples"] == 10
     logs = rec.epoch_logs[0][1]
     assert {"loss", "acc", "eval_loss", "eval_acc"} <= set(logs)
     # the epoch's loss is the mean over its samples, not the last batch's

@@ -13,10 +13,16 @@ Order of events in an epoch (the callbacks see Paddle's hooks):
 ``on_train_end`` follows the last epoch (ModelCheckpoint saves ``final.pt``). On Ctrl-C or
 SIGTERM, ``save_dir/last.pt`` is written at the next step boundary and the signal then takes
 its course; on an exception (a NaN loss included) nothing more is saved.
+
+Under ``torchrun`` (see :mod:`resvision.engine.distributed`) every process runs this same
+sequence on its shard of the data. Requests to stop (a callback's ``stop_training``, a signal)
+are shared between the processes at logging steps that end an accumulation group and at the
+end of each epoch, so that all stop at the same step.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -28,8 +34,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from resvision.engine import loops
+from resvision.engine import distributed, loops
 from resvision.engine.checkpoint import (
+    existing_checkpoint_path,
     find_latest_checkpoint,
     is_training_checkpoint,
     load_checkpoint,
@@ -56,6 +63,7 @@ _RESUME_SENSITIVE = (
     "steps_per_epoch",
     "shuffle",
     "drop_last",
+    "world_size",
 )
 LAST_CHECKPOINT = "last"
 
@@ -88,11 +96,13 @@ def make_loader(
     num_workers: int,
     seed: int,
     labels_required: bool = True,
+    shard: bool = False,
 ) -> Any:
     """A loader for ``data``: built for a Dataset, used as it is for any other iterable.
 
     With ``labels_required=False`` (prediction), a Dataset whose items are not
-    ``(input, label)`` pairs gets a plain ``DataLoader``.
+    ``(input, label)`` pairs gets a plain ``DataLoader``. With ``shard`` and a process group
+    running, a Dataset is split between the processes (this process gets its shard).
 
     Raises:
         ValueError: ``data`` is None.
@@ -130,6 +140,8 @@ def make_loader(
             num_workers=num_workers,
             device=model.device,
             seed=seed,
+            rank=distributed.rank() if shard else 0,
+            world_size=distributed.world_size() if shard else 1,
         )
     if not hasattr(data, "__iter__"):
         raise TypeError(
@@ -214,10 +226,20 @@ def run_fit(model: Model, **kw: Any) -> None:
     num_iters = kw["num_iters"] and check_int(kw["num_iters"], "num_iters", 1)
     save_steps = kw["save_steps"] and check_int(kw["save_steps"], "save_steps", 1)
     save_dir, seed, verbose = kw["save_dir"], kw["seed"], kw["verbose"]
+    sync_bn = kw.get("sync_bn", False)
+    if not isinstance(sync_bn, bool):
+        raise TypeError(f"sync_bn must be True or False, got {sync_bn!r}")
     if seed is not None:
         check_int(seed, "seed", 0)
     if save_steps and save_dir is None:
         raise ValueError("save_steps needs save_dir: the folder to write last.pt to")
+
+    distributed.init_distributed(model.device)  # under torchrun; a no-op otherwise
+    world, rank = distributed.world_size(), distributed.rank()
+    if rank != 0:
+        verbose = 0  # rank 0 alone prints
+    if sync_bn and world > 1:
+        runner = _synchronise_batchnorm(model)
 
     ckpt = _resume_checkpoint(kw["resume"], save_dir, verbose)
     saved_fit = ckpt["config"].get("fit", {}) if ckpt is not None else {}
@@ -226,6 +248,8 @@ def run_fit(model: Model, **kw: Any) -> None:
     loader_seed = saved_fit.get("loader_seed")
     if loader_seed is None:
         loader_seed = seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
+    # Every process must shuffle alike (each then takes its own shard of the same order).
+    loader_seed = distributed.broadcast_object(loader_seed)
     loader = make_loader(
         model,
         kw["train_data"],
@@ -234,13 +258,24 @@ def run_fit(model: Model, **kw: Any) -> None:
         kw["drop_last"],
         kw["num_workers"],
         loader_seed,
+        shard=True,
     )
     eval_loader = None
     if kw["eval_data"] is not None:
         eval_loader = make_loader(
-            model, kw["eval_data"], eval_bs, False, False, kw["num_workers"], loader_seed
+            model,
+            kw["eval_data"],
+            eval_bs,
+            False,
+            False,
+            kw["num_workers"],
+            loader_seed,
+            shard=True,
         )
     steps = loops._length(loader)
+    if world > 1:
+        _check_sharding(loader, world)
+        distributed.check_same_length(steps)
     if num_iters is not None and steps:
         # Paddle: num_iters overrides epochs. An epoch has ceil(steps / k) optimizer steps.
         epochs = math.ceil(num_iters / math.ceil(steps / accumulate))
@@ -262,14 +297,29 @@ def run_fit(model: Model, **kw: Any) -> None:
         "save_steps": save_steps,
         "eval_freq": eval_freq,
         "check_finite": check_finite,
+        "world_size": world,
+        "sync_bn": sync_bn,
     }
     model._session = session
     progress = session.progress
+    own: dict[str, Any] = {}
     if ckpt is not None:
         _warn_config_changes(saved_fit, session.config)
-        _restore_model_state(model, runner, session, ckpt)
+        own = distributed.own_rank_state(ckpt, rank, world)
+        _restore_model_state(model, runner, session, ckpt, own)
     else:
         runner.optimizer.zero_grad(set_to_none=True)
+
+    trainer = None
+    eval_runner = runner
+    if world > 1:
+        # Training steps go through DDP; evaluation uses the bare network, whose forward pass
+        # needs no collective, so that evaluation shards of unequal length are fine.
+        trainer = distributed.DistributedTraining(
+            model.network, model.device, compile_options=_compile_options(model)
+        )
+        eval_runner = copy.copy(runner)
+        runner.forward, runner.distributed = trainer, trainer
 
     cbks = configure_callbacks(
         model,
@@ -285,12 +335,44 @@ def run_fit(model: Model, **kw: Any) -> None:
     session.callbacks = cbks
     model.stop_training = False
 
+    def resume_point() -> dict[str, Any]:
+        # Inside an epoch each process has its own metric counts, gradients and random states:
+        # rank 0's checkpoint holds them all under "ranks" (gathered: a collective).
+        session.losses.read(progress.epoch if check_finite else None)
+        state = capture_training_state(runner, session)
+        if world > 1:
+            state["ranks"] = distributed.gather_rank_states(distributed.rank_state(state))
+        return state
+
     def save_last() -> None:
-        model.save(Path(save_dir) / LAST_CHECKPOINT)
+        if world == 1:
+            model.save(Path(save_dir) / LAST_CHECKPOINT)
+            return
+        previous, session.snapshot = session.snapshot, resume_point()
+        try:
+            model.save(Path(save_dir) / LAST_CHECKPOINT)
+        finally:
+            session.snapshot = previous
 
     def after_step() -> None:
         if save_steps and progress.global_step % save_steps == 0:
             save_last()
+
+    def share_stop_request() -> bool:
+        stop, signum = distributed.agree_to_stop(model.stop_training, guard.requested)
+        model.stop_training = model.stop_training or stop
+        if signum is not None and guard.requested is None:
+            guard.requested = signum  # a peer got the signal: stop the same way
+        return stop or signum is not None
+
+    # Processes agree to stop at logging steps that end an accumulation group: the loop reads
+    # values back there anyway, and no process is left with unsynchronised gradients.
+    check_every = math.lcm(log_freq, accumulate)
+
+    def should_stop() -> bool:
+        if world == 1:
+            return model.stop_training or guard.requested is not None
+        return progress.batch % check_every == 0 and share_stop_request()
 
     with InterruptGuard() as guard:
         options = loops.TrainEpochOptions(
@@ -299,7 +381,7 @@ def run_fit(model: Model, **kw: Any) -> None:
             log_freq=log_freq,
             num_iters=num_iters,
             check_finite=check_finite,
-            should_stop=lambda: model.stop_training or guard.requested is not None,
+            should_stop=should_stop,
             after_step=after_step if save_steps else None,
         )
         model.mode = "train"
@@ -308,11 +390,11 @@ def run_fit(model: Model, **kw: Any) -> None:
         if ckpt is not None:
             cbks.load_state_dict(ckpt.get("callbacks") or {})
             if progress.batch > 0:
-                restore_metrics(runner, session, ckpt.get("metrics"))
+                restore_metrics(runner, session, own.get("metrics"))
                 iterator = resume_epoch(loader, progress.epoch, progress.batch, ckpt.get("loader"))
                 saved = ckpt.get("loader") or {}
                 session.epoch_rng = {"rng": saved["rng"], "generators": saved["generators"]}
-            restore_rng_state(ckpt["rng"])
+            restore_rng_state(own["rng"])
         logs: dict[str, Any] = {}
         while progress.epoch < epochs and not (num_iters and progress.global_step >= num_iters):
             epoch = progress.epoch
@@ -322,11 +404,15 @@ def run_fit(model: Model, **kw: Any) -> None:
                 runner.reset_metrics()
                 iterator = start_epoch(loader, epoch, session)
             cbks.on_epoch_begin(epoch, {"start_step": progress.batch})
+            if trainer is not None:
+                trainer.refresh()  # (re)built when the trainable parameters changed
             completed = loops.train_one_epoch(
                 runner, iterator, cbks, progress, session.losses, options
             )
             iterator = None
             session.losses.read(epoch if check_finite else None)
+            if world > 1:
+                share_stop_request()
             if guard.requested is not None:
                 if save_dir is not None:
                     save_last()
@@ -335,23 +421,60 @@ def run_fit(model: Model, **kw: Any) -> None:
                         "training interrupted; no save_dir, so no checkpoint", stacklevel=3
                     )
                 guard.stop()
-            logs = {"loss": session.losses.mean(), **loops.metric_values(runner.metrics)}
+            if world > 1:
+                logs = distributed.reduced_train_logs(
+                    session.losses, runner.metrics, loops.metric_values
+                )
+            else:
+                logs = {"loss": session.losses.mean(), **loops.metric_values(runner.metrics)}
             logs["lr"] = loops._learning_rate(runner.optimizer)
             if completed:
                 progress.epoch, progress.batch = epoch + 1, 0
             else:
-                session.snapshot = capture_training_state(runner, session)
+                session.snapshot = resume_point()
             if eval_loader is not None and epoch % eval_freq == 0:
                 model.mode = "eval"
-                eval_logs = loops.evaluate(runner, eval_loader, cbks, log_freq=log_freq)
+                eval_logs = loops.evaluate(eval_runner, eval_loader, cbks, log_freq=log_freq)
                 logs.update({f"eval_{k}": v for k, v in eval_logs.items()})
                 model.mode = "train"
             cbks.on_epoch_end(epoch, logs)
+            if world > 1:
+                share_stop_request()  # a callback may have stopped one process only
             if not completed or model.stop_training:
                 break
         cbks.on_train_end(logs)
+        distributed.barrier()  # the last checkpoint is on disk before any process goes on
         if guard.requested is not None:  # arrived after the last step (evaluation, saving)
             guard.stop()
+
+
+def _synchronise_batchnorm(model: Model) -> loops.StepRunner:
+    """Convert the network's BatchNorm layers to synchronised ones; the new step runner."""
+    from resvision.engine.syncbn import convert_sync_batchnorm
+
+    old = model.network
+    model.network = convert_sync_batchnorm(old, model.device)
+    if model._forward is old:
+        model._forward = model.network
+    return model._runner(train=True)
+
+
+def _compile_options(model: Model) -> dict[str, Any] | None:
+    """``torch.compile`` options for the DDP module when ``prepare(compile=...)`` asked."""
+    options = getattr(model, "_compile_options", None)
+    if options is None and model._forward is not model.network:
+        options = {}
+    return options
+
+
+def _check_sharding(loader: Any, world: int) -> None:
+    if distributed.sharded_world_size(loader) == 1:
+        warnings.warn(
+            f"under torchrun the training data is not split between the {world} processes: "
+            "each trains on all of it. Pass a Dataset (resvision shards it) or a DataLoader "
+            "with a DistributedSampler",
+            stacklevel=4,
+        )
 
 
 def _resume_checkpoint(resume: Any, save_dir: Any, verbose: int) -> dict[str, Any] | None:
@@ -360,7 +483,9 @@ def _resume_checkpoint(resume: Any, save_dir: Any, verbose: int) -> dict[str, An
     if isinstance(resume, str) and resume == "auto":
         if save_dir is None:
             raise ValueError("resume='auto' needs save_dir: the folder to look for checkpoints in")
-        path = find_latest_checkpoint(save_dir)
+        # Rank 0 chooses, so that every process resumes from the same file.
+        found = find_latest_checkpoint(save_dir) if distributed.rank() == 0 else None
+        path = distributed.broadcast_object(found)
         if path is None:
             if verbose:
                 print(
@@ -373,7 +498,8 @@ def _resume_checkpoint(resume: Any, save_dir: Any, verbose: int) -> dict[str, An
         raise TypeError(
             f"resume must be None, 'auto' or a checkpoint path, got {type(resume).__name__}"
         )
-    ckpt = load_checkpoint(path)
+    distributed.check_visible_everywhere(path, _exists(path))
+    ckpt = load_checkpoint(path)  # onto the CPU; load_state_dict copies to each device
     if not is_training_checkpoint(ckpt):
         raise ValueError(
             f"{os.fspath(path)!r} is not a resvision training checkpoint (it may be weights only, "
@@ -386,6 +512,14 @@ def _resume_checkpoint(resume: Any, save_dir: Any, verbose: int) -> dict[str, An
             f"global step {p['global_step']}"
         )
     return ckpt
+
+
+def _exists(path: Any) -> bool:
+    try:
+        existing_checkpoint_path(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _warn_config_changes(saved: dict[str, Any], current: dict[str, Any]) -> None:
@@ -404,7 +538,11 @@ def _warn_config_changes(saved: dict[str, Any], current: dict[str, Any]) -> None
 
 
 def _restore_model_state(
-    model: Model, runner: loops.StepRunner, session: FitSession, ckpt: dict[str, Any]
+    model: Model,
+    runner: loops.StepRunner,
+    session: FitSession,
+    ckpt: dict[str, Any],
+    own: dict[str, Any],
 ) -> None:
     """Weights, optimizer, schedule, scaler, progress and gradients (before on_train_begin)."""
     model.network.load_state_dict(ckpt["model"])
@@ -421,4 +559,4 @@ def _restore_model_state(
         else:
             runner.scaler.load_state_dict(ckpt["scaler"])
     session.progress.load_state_dict(ckpt["progress"])
-    restore_grads(runner, ckpt.get("grads"))
+    restore_grads(runner, own.get("grads"))

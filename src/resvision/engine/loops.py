@@ -9,6 +9,7 @@ that every loss since the last read was finite, and names the first step that wa
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from resvision.engine import distributed
 from resvision.engine.amp import AmpSettings
 from resvision.engine.device import move_to_device, synchronize
 
@@ -129,6 +131,15 @@ class StepRunner:
         self.device = device
         self.channels_last = channels_last
         self.num_inputs = num_inputs
+        # Set by fit under torchrun: a DistributedTraining (forward is then the DDP module).
+        self.distributed: Any = None
+
+    def gradient_sync(self, sync: bool) -> contextlib.AbstractContextManager[Any]:
+        """The context of one training micro-batch: DDP's ``no_sync`` when ``sync`` is False
+        (a micro-batch before the last of an accumulation group), else nothing."""
+        if sync or self.distributed is None:
+            return contextlib.nullcontext()
+        return self.distributed.no_sync()
 
     def split_batch(self, batch: Any, with_labels: bool = True) -> tuple[list, list]:
         """Split a batch into (inputs, labels) on the device.
@@ -354,7 +365,8 @@ def train_one_epoch(
         last_of_epoch = steps is not None and step + 1 == steps
         update = (step + 1) % k == 0 or last_of_epoch
         group = k if full_end is None or step < full_end else steps - full_end
-        outputs, loss = runner.forward_backward(inputs, labels, 1.0 / group)
+        with runner.gradient_sync(update):
+            outputs, loss = runner.forward_backward(inputs, labels, 1.0 / group)
         if update:
             runner.optimizer_step()
         if runner.metrics:
@@ -378,6 +390,8 @@ def train_one_epoch(
     if progress.batch % k != 0 and steps is None:
         # An iterable without len() ended inside an accumulation group: apply what was
         # gathered, rescaled from 1/k to 1/(batches in the group).
+        if runner.distributed is not None:  # its micro-batches ran under no_sync
+            runner.distributed.all_reduce_gradients()
         _rescale_grads(runner.network, k / (progress.batch % k))
         runner.optimizer_step()
         progress.global_step += 1
@@ -426,7 +440,10 @@ def evaluate(
     """Evaluate on every batch of ``loader`` (or the first ``num_iters``).
 
     Metrics are reset before and after. The loss is the mean over samples (a last partial
-    batch counts with its true size), not Paddle's last-batch loss.
+    batch counts with its true size), not Paddle's last-batch loss. When ``loader`` holds one
+    process's shard of the data (resvision's loaders under torchrun), the loss totals, sample
+    counts and metric counts of all processes are summed, so every process returns the
+    values over the whole data set: every sample counted once.
 
     Args:
         runner: Runs each batch.
@@ -437,7 +454,8 @@ def evaluate(
         num_iters: Evaluate only this many batches.
 
     Returns:
-        ``{'loss': mean loss (when a loss is set), <metric name>: value, ...}``.
+        ``{'loss': mean loss (when a loss is set), <metric name>: value, ...,
+        'num_samples': samples evaluated}``.
     """
     steps = _length(loader)
     if num_iters is not None:
@@ -466,10 +484,13 @@ def evaluate(
         if num_iters is not None and step + 1 >= num_iters:
             break
     result: dict[str, float] = {}
+    losses.read()
+    if distributed.is_distributed() and distributed.sharded_world_size(loader) > 1:
+        samples = distributed.reduce_evaluation(losses, samples, runner.metrics)
     if runner.loss_fn is not None:
-        losses.read()
         result["loss"] = losses.mean()
     result.update(metric_values(runner.metrics) if samples else {})
+    result["num_samples"] = samples
     runner.reset_metrics()
     callbacks.on_eval_end(dict(result))
     return result

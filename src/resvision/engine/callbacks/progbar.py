@@ -22,6 +22,8 @@ _NOT_SHOWN = {
     "metrics",
     "global_step",
     "start_step",
+    "num_samples",  # stated on its own line ("Eval samples: N")
+    "eval_num_samples",
 }
 
 
@@ -266,7 +268,9 @@ class ProgBarLogger(Callback):
     def on_eval_end(self, logs: dict[str, Any] | None = None) -> None:
         phase = self._end("eval", logs)
         if phase is not None and self._active() and self.verbose >= 2:
-            self._print(f"Eval samples: {phase.samples}")
+            # Under torchrun the evaluation's num_samples counts every process's shard.
+            samples = to_scalar((logs or {}).get("num_samples"))
+            self._print(f"Eval samples: {int(samples) if samples is not None else phase.samples}")
 
     def on_predict_begin(self, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}

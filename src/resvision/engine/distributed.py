@@ -1,0 +1,566 @@
+"""Data-parallel training on PyTorch's own distributed engine (``torchrun`` + DDP).
+
+``Model.fit`` notices a ``torchrun`` launch by itself (the ``RANK``, ``WORLD_SIZE`` and
+``LOCAL_RANK`` environment variables) and then:
+
+* starts the process group: NCCL when the model is on a GPU (each process on the GPU of its
+  local rank, ``torch.cuda.set_device`` before the group starts), gloo on CPU; collectives time
+  out after ``RESVISION_DIST_TIMEOUT`` seconds (default 1800), so a peer that is gone cannot
+  block the others forever;
+* shards the data: each process loads a disjoint part of every epoch (same order on every rank,
+  a new one each epoch through ``set_epoch``); evaluation shards cover every sample exactly once;
+* wraps the network in ``DistributedDataParallel`` for the training steps (``no_sync`` for the
+  micro-batches of a gradient-accumulation group) and evaluates with the bare network, whose
+  forward pass needs no collective, so shards of unequal length are fine;
+* sums the metrics' counts and the loss totals over the processes: distributed evaluation gives
+  exactly the single-process numbers;
+* lets rank 0 alone print and write files; a checkpoint written inside an epoch also holds each
+  rank's own accumulators and random states, and every rank resumes from rank 0's file.
+
+This module holds those pieces as small functions; :class:`DistributedTraining` is the DDP
+wrapper the training loop uses. None of them does anything in a single process.
+
+Examples:
+    >>> world_size(), rank(), is_distributed()
+    (1, 0, False)
+    >>> agree_to_stop(False, None)  # one process: nothing to agree on
+    (False, None)
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import copy
+import datetime
+import math
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+#: Seconds a collective may wait for the other processes before it fails.
+DEFAULT_TIMEOUT_S = 1800.0
+TIMEOUT_ENV = "RESVISION_DIST_TIMEOUT"
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """Where this process stands in a distributed job.
+
+    Attributes:
+        rank: Global rank, 0 .. world_size - 1.
+        world_size: Number of processes.
+        local_rank: Rank on this machine (the GPU index it uses).
+        local_world_size: Processes on this machine.
+    """
+
+    rank: int
+    world_size: int
+    local_rank: int
+    local_world_size: int
+
+
+def _env_int(name: str, default: int | None = None) -> int | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"environment variable {name} must be >= 0, got {value!r}")
+    return number
+
+
+def launch_environment() -> ProcessInfo | None:
+    """The rank, world size and local rank ``torchrun`` gave this process, or None.
+
+    Returns:
+        A :class:`ProcessInfo` when ``WORLD_SIZE`` is set (``torchrun``, or any launcher
+        that follows its environment convention), else None.
+
+    Raises:
+        ValueError: a variable is not a non-negative integer, or ``RANK`` / ``LOCAL_RANK``
+            is out of range.
+
+    Examples:
+        >>> launch_environment() is None  # not started by torchrun
+        True
+    """
+    world = _env_int("WORLD_SIZE")
+    if world is None:
+        return None
+    if world < 1:
+        raise ValueError(f"environment variable WORLD_SIZE must be >= 1, got {world}")
+    global_rank = _env_int("RANK", 0)
+    local_rank = _env_int("LOCAL_RANK", global_rank)
+    local_world = _env_int("LOCAL_WORLD_SIZE", world)
+    assert global_rank is not None and local_rank is not None and local_world is not None
+    if global_rank >= world:
+        raise ValueError(f"RANK={global_rank} is not below WORLD_SIZE={world}")
+    if local_rank >= max(local_world, 1):
+        raise ValueError(f"LOCAL_RANK={local_rank} is not below LOCAL_WORLD_SIZE={local_world}")
+    return ProcessInfo(global_rank, world, local_rank, local_world)
+
+
+def is_distributed() -> bool:
+    """True when a process group of more than one process is running."""
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's global rank (0 without a process group)."""
+    return torch.distributed.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    """The number of processes (1 without a process group)."""
+    return torch.distributed.get_world_size() if is_distributed() else 1
+
+
+def select_local_device() -> None:
+    """Under ``torchrun`` with GPUs, make ``cuda`` mean this process's GPU (``LOCAL_RANK``).
+
+    Called before a device is chosen, so that ``device=None`` / ``'cuda'`` resolve to
+    ``cuda:<local rank>`` and every process trains on its own GPU.
+
+    Raises:
+        ValueError: more processes on this machine than GPUs.
+    """
+    info = launch_environment()
+    if info is None or info.world_size == 1 or not torch.cuda.is_available():
+        return
+    count = torch.cuda.device_count()
+    if info.local_rank >= count:
+        raise ValueError(
+            f"local rank {info.local_rank} has no GPU: this machine has {count}; start at most "
+            f"{count} processes per node (torchrun --nproc_per_node {count}) or use device='cpu'"
+        )
+    torch.cuda.set_device(info.local_rank)
+
+
+def _timeout(seconds: float | None) -> datetime.timedelta:
+    if seconds is None:
+        text = os.environ.get(TIMEOUT_ENV)
+        try:
+            seconds = float(text) if text else DEFAULT_TIMEOUT_S
+        except ValueError:
+            raise ValueError(f"{TIMEOUT_ENV} must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(
+            f"the collective timeout must be a positive number of seconds, got {seconds}"
+        )
+    return datetime.timedelta(seconds=seconds)
+
+
+def init_distributed(
+    device: torch.device | str | None = None,
+    *,
+    backend: str | None = None,
+    timeout: float | None = None,
+) -> ProcessInfo | None:
+    """Start the process group of a ``torchrun`` job, once; a no-op otherwise.
+
+    Args:
+        device: The device this process trains on: NCCL for CUDA (the device must be
+            ``cuda:<local rank>``), gloo for anything else.
+        backend: Force a backend (``'nccl'``, ``'gloo'``).
+        timeout: Seconds a collective waits for the other processes before failing
+            (default ``$RESVISION_DIST_TIMEOUT`` or 1800). With NCCL, asynchronous error
+            handling is switched on so that a timed-out process really stops.
+
+    Returns:
+        This process's :class:`ProcessInfo`, or None when not started by a launcher with
+        more than one process.
+
+    Raises:
+        ValueError: a CUDA device other than the local rank's, or bad environment variables.
+
+    Examples:
+        >>> init_distributed("cpu") is None  # a plain single process
+        True
+    """
+    dist = torch.distributed
+    info = launch_environment()
+    if dist.is_available() and dist.is_initialized():
+        local = info.local_rank if info is not None else 0
+        local_world = info.local_world_size if info is not None else 1
+        return ProcessInfo(dist.get_rank(), dist.get_world_size(), local, local_world)
+    if info is None or info.world_size == 1:
+        return None
+    if not dist.is_available():
+        raise RuntimeError(
+            "this PyTorch build has no torch.distributed; it cannot run under torchrun"
+        )
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    backend = backend or ("nccl" if device.type == "cuda" else "gloo")
+    device_id = None
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if index != info.local_rank:
+            raise ValueError(
+                f"under torchrun each process uses the GPU of its local rank, but local rank "
+                f"{info.local_rank} was given device cuda:{index}; pass device=None or 'cuda'"
+            )
+        torch.cuda.set_device(index)  # before the group starts: NCCL binds to it
+        device_id = torch.device("cuda", index)
+    if backend == "nccl":
+        # Without it a collective that timed out only logs, and the process hangs on.
+        os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
+    dist.init_process_group(
+        backend,
+        timeout=_timeout(timeout),
+        rank=info.rank,
+        world_size=info.world_size,
+        device_id=device_id if backend == "nccl" else None,
+    )
+    atexit.register(_shutdown)
+    return info
+
+
+def _shutdown() -> None:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        with contextlib.suppress(Exception):  # at exit, a peer may be gone already
+            dist.destroy_process_group()
+
+
+def communication_device() -> torch.device:
+    """Where tensors for collectives must live: this process's GPU with NCCL, else the CPU."""
+    dist = torch.distributed
+    if is_distributed() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def barrier() -> None:
+    """Wait until every process arrives here (a no-op in a single process)."""
+    if not is_distributed():
+        return
+    dist = torch.distributed
+    if dist.get_backend() == "nccl":
+        dist.barrier(device_ids=[torch.cuda.current_device()])
+    else:
+        dist.barrier()
+
+
+@contextlib.contextmanager
+def main_process_first() -> Iterator[None]:
+    """Run the block on rank 0 first, then on the others (downloads, cache files).
+
+    Examples:
+        >>> with main_process_first():
+        ...     print("rank 0 downloads, the others then find the files")
+        rank 0 downloads, the others then find the files
+    """
+    if rank() != 0:
+        barrier()
+    yield
+    if rank() == 0:
+        barrier()
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` on every process (picklable objects; returned as it is alone).
+
+    Examples:
+        >>> broadcast_object({"seed": 3})
+        {'seed': 3}
+    """
+    if not is_distributed():
+        return obj
+    holder = [obj]
+    torch.distributed.broadcast_object_list(holder, src=src, device=communication_device())
+    return holder[0]
+
+
+def all_reduce_numbers(values: Sequence[float], op: str = "sum") -> list[float]:
+    """Sum (or ``'max'`` / ``'min'``) numbers element-wise over the processes, in float64.
+
+    Examples:
+        >>> all_reduce_numbers([1.5, 2.0])
+        [1.5, 2.0]
+    """
+    if not is_distributed():
+        return [float(v) for v in values]
+    ops = {
+        "sum": torch.distributed.ReduceOp.SUM,
+        "max": torch.distributed.ReduceOp.MAX,
+        "min": torch.distributed.ReduceOp.MIN,
+    }
+    if op not in ops:
+        raise ValueError(f"op must be one of {sorted(ops)}, got {op!r}")
+    tensor = torch.tensor(
+        [float(v) for v in values], dtype=torch.float64, device=communication_device()
+    )
+    torch.distributed.all_reduce(tensor, op=ops[op])
+    return tensor.cpu().tolist()
+
+
+_warned_metrics: set[str] = set()
+
+
+def all_reduce_metrics(metrics: Sequence[Any]) -> None:
+    """Sum each metric's accumulators (``state_dict``) over the processes, in place.
+
+    Counts are summed, not values averaged, so the result equals one process seeing every
+    sample. A metric without summable state (a Paddle-style metric keeping Python lists) keeps
+    this process's value, with a warning.
+    """
+    if not is_distributed():
+        return
+    device = communication_device()
+    for metric in metrics:
+        state = metric.state_dict() if callable(getattr(metric, "state_dict", None)) else {}
+        tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+        if not tensors or len(tensors) != len(state):
+            name = type(metric).__name__
+            if name not in _warned_metrics:
+                _warned_metrics.add(name)
+                warnings.warn(
+                    f"metric {name} has no summable state (resvision.metrics.Metric.add_state), "
+                    "so its value covers this process's shard only",
+                    stacklevel=3,
+                )
+            continue
+        reduced = {}
+        for key, value in tensors.items():
+            value = value.to(device)
+            torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.SUM)
+            reduced[key] = value
+        metric.load_state_dict(reduced)
+
+
+def reduce_evaluation(losses: Any, samples: int, metrics: Sequence[Any]) -> int:
+    """Sum an evaluation's loss total, sample count and metric counts over the processes.
+
+    Args:
+        losses: The evaluation's ``LossTracker`` (read already); its total and count become
+            the sums, so ``losses.mean()`` is the mean over every sample.
+        samples: Samples this process evaluated.
+        metrics: The metrics, reduced in place (:func:`all_reduce_metrics`).
+
+    Returns:
+        The number of samples evaluated by all processes together.
+    """
+    total, count, n = all_reduce_numbers([losses.total, losses.count, samples])
+    losses.total, losses.count = total, round(count)
+    all_reduce_metrics(metrics)
+    return round(n)
+
+
+def reduced_train_logs(losses: Any, metrics: Sequence[Any], names: Any) -> dict[str, float]:
+    """The epoch's training loss and metrics over all processes, from copies of the metrics.
+
+    The metrics themselves keep this process's counts: a checkpoint written after the epoch
+    must hold each process's own, or a resumed run would count the others twice.
+
+    Args:
+        losses: The epoch's ``LossTracker`` (read already).
+        metrics: The training metrics.
+        names: ``metric_values``: turns metrics into ``{name: value}``.
+    """
+    total, count = all_reduce_numbers([losses.total, losses.count])
+    copies = [copy.deepcopy(m) for m in metrics]
+    all_reduce_metrics(copies)
+    return {"loss": total / count if count else math.nan, **names(copies)}
+
+
+def agree_to_stop(stop: bool, signum: int | None) -> tuple[bool, int | None]:
+    """Share a stop request between the processes, so that all stop at the same step.
+
+    Args:
+        stop: This process wants to stop (``model.stop_training``).
+        signum: A signal this process received (SIGINT / SIGTERM), or None.
+
+    Returns:
+        ``(any process wants to stop, the highest signal number received, or None)``.
+    """
+    if not is_distributed():
+        return stop, signum
+    wanted, sig = all_reduce_numbers([float(bool(stop)), float(signum or 0)], op="max")
+    return bool(wanted), (int(sig) or None)
+
+
+def check_same_length(steps: int | None, what: str = "training batches per epoch") -> None:
+    """Raise when the processes would run a different number of steps (DDP would hang).
+
+    Raises:
+        ValueError: naming the smallest and largest counts.
+    """
+    if not is_distributed():
+        return
+    value = -1.0 if steps is None else float(steps)
+    low, high = all_reduce_numbers([-value, value], op="max")
+    low = -low
+    if low != high:
+        raise ValueError(
+            f"the processes have different numbers of {what} ({int(low)} to {int(high)}); "
+            "every process must run the same number of steps: pass a Dataset (resvision shards "
+            "it evenly) or a DataLoader with a DistributedSampler and drop_last=True"
+        )
+
+
+def sharded_world_size(loader: Any) -> int:
+    """How many processes share ``loader``'s data: 1 unless it holds only this rank's shard.
+
+    resvision's loaders say so with ``world_size``; a ``DataLoader`` with a
+    ``DistributedSampler`` with ``num_replicas``.
+    """
+    world = getattr(loader, "world_size", None)
+    if world is None:
+        sampler = getattr(loader, "sampler", None)
+        world = getattr(sampler, "num_replicas", 1)
+    return int(world) if isinstance(world, int) else 1
+
+
+def gather_rank_states(state: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Collect every process's ``state`` on rank 0 (CPU tensors; None on the other ranks)."""
+    if not is_distributed():
+        return [state]
+    gathered: list[Any] | None = [None] * world_size() if rank() == 0 else None
+    torch.distributed.gather_object(state, gathered, dst=0)
+    return gathered
+
+
+def rank_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The per-process part of a checkpoint's training state, on the CPU (for gathering).
+
+    Args:
+        state: ``capture_training_state``'s dict on this process.
+
+    Returns:
+        ``{'metrics', 'grads', 'rng'}``: the epoch's metric counts and loss sum, gradients of
+        an unfinished accumulation group (each process has its own until they are all-reduced),
+        and the random states.
+    """
+    grads = state.get("grads")
+    if grads is not None:
+        grads = [None if g is None else g.detach().cpu() for g in grads]
+    return {"metrics": state.get("metrics"), "grads": grads, "rng": state["rng"]}
+
+
+def own_rank_state(ckpt: dict[str, Any], rank: int, world: int) -> dict[str, Any]:
+    """This process's metric counts, gradients and random states in a checkpoint.
+
+    A checkpoint written inside an epoch of a distributed run holds every rank's under
+    ``ranks``; otherwise (one process, or the end of an epoch) the top-level ones are used.
+
+    Raises:
+        ValueError: the checkpoint stopped inside an epoch of a run with another number of
+            processes (its batches cannot be split the same way).
+    """
+    saved_world = int(ckpt.get("config", {}).get("fit", {}).get("world_size", 1) or 1)
+    progress = ckpt["progress"]
+    if progress["batch"] > 0 and saved_world != world:
+        raise ValueError(
+            f"the checkpoint was written inside an epoch (epoch {progress['epoch']}, step "
+            f"{progress['batch']}) by a run of {saved_world} process(es); this run has {world}. "
+            f"Resume it with {saved_world}, or from a checkpoint written at the end of an epoch "
+            "({epoch}.pt)"
+        )
+    ranks = ckpt.get("ranks")
+    if world > 1 and isinstance(ranks, list) and len(ranks) == world and ranks[rank] is not None:
+        return ranks[rank]
+    return {"metrics": ckpt.get("metrics"), "grads": ckpt.get("grads"), "rng": ckpt["rng"]}
+
+
+def check_visible_everywhere(path: Any, visible: bool) -> None:
+    """Raise on every process when some process cannot see a file all must read.
+
+    Args:
+        path: The file (for the message).
+        visible: Whether this process sees it.
+
+    Raises:
+        FileNotFoundError: naming the ranks that miss it.
+    """
+    if not is_distributed():
+        return
+    me = rank()
+    flags = all_reduce_numbers([float(not visible and r == me) for r in range(world_size())])
+    missing = [r for r, flag in enumerate(flags) if flag]
+    if missing:
+        raise FileNotFoundError(
+            f"{os.fspath(path)!r} is missing on the process(es) of rank "
+            f"{', '.join(map(str, missing))}: every process loads the same checkpoint, so it "
+            "must be on a file system all nodes see (or be copied to each node)"
+        )
+
+
+class DistributedTraining:
+    """The training-side DDP wrapper of a network: call it as the forward pass.
+
+    The ``DistributedDataParallel`` module is (re)built by :meth:`refresh` whenever the set of
+    trainable parameters changes (``FreezeBackbone`` unfreezing), since DDP registers the
+    parameters that require gradients when it is built.
+
+    Args:
+        network: The bare network (on ``device``); it stays the module that is saved.
+        device: This process's device (CUDA: ``cuda:<local rank>``).
+        compile_options: ``torch.compile`` keyword arguments for the DDP module, or None.
+        ddp_options: Extra ``DistributedDataParallel`` keyword arguments.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        device: torch.device,
+        *,
+        compile_options: dict[str, Any] | None = None,
+        ddp_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.network = network
+        self.device = device
+        self.compile_options = compile_options
+        self.ddp_options = dict(ddp_options or {})
+        self.ddp: nn.parallel.DistributedDataParallel | None = None
+        self._forward: Callable[..., Any] | None = None
+        self._trainable: tuple[int, ...] = ()
+
+    def refresh(self) -> None:
+        """Build the DDP module, or rebuild it when other parameters require gradients now."""
+        trainable = tuple(i for i, p in enumerate(self.network.parameters()) if p.requires_grad)
+        if self.ddp is not None and trainable == self._trainable:
+            return
+        if not trainable:
+            raise ValueError("no parameter of the network requires a gradient: nothing to train")
+        cuda = self.device.type == "cuda"
+        self.ddp = nn.parallel.DistributedDataParallel(
+            self.network,
+            device_ids=[self.device.index] if cuda else None,
+            output_device=self.device.index if cuda else None,
+            **self.ddp_options,
+        )
+        self._trainable = trainable
+        forward: Callable[..., Any] = self.ddp
+        if self.compile_options is not None:
+            forward = torch.compile(self.ddp, **self.compile_options)
+        self._forward = forward
+
+    def __call__(self, *inputs: Any) -> Any:
+        if self._forward is None:
+            self.refresh()
+        assert self._forward is not None
+        return self._forward(*inputs)
+
+    def no_sync(self) -> contextlib.AbstractContextManager[None]:
+        """Skip the gradient all-reduce (micro-batches before the last of an accumulation group)."""
+        if self.ddp is None:
+            self.refresh()
+        assert self.ddp is not None
+        return self.ddp.no_sync()
+
+    def all_reduce_gradients(self) -> None:
+        """Average the gradients over the processes by hand (a group that ended under no_sync)."""
+        grads = [p.grad for p in self.network.parameters() if p.grad is not None]
+        for grad in grads:
+            torch.distributed.all_reduce(grad, op=torch.distributed.ReduceOp.SUM)
+            grad.div_(world_size())

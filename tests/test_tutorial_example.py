@@ -9,7 +9,11 @@ epochs are 158 steps), too slow for every CI run, so:
   the pipeline end to end: the tutorial's arguments, training, the evaluation of all 1,000 test
   images, the checkpoints in ``./output``.
 - ``test_tutorial_example_learns`` (``-m slow``) runs the example exactly as written (2 epochs)
-  and checks that it learns: test accuracy well above chance (10% top-1, 50% top-5).
+  and checks that it learns. The tutorial's recipe (ResNet-50, unnormalised 0-255 inputs,
+  lr 0.01) trains steadily (training top-1 16% -> 23% over the 2 epochs), but its test accuracy
+  in eval mode jumps from epoch to epoch (measured after epochs 1-4: 21.7%, 11.1%, 16.9%,
+  20.7% top-1; another run 12.8%, 22.8%) because batch-norm running statistics lag behind the
+  fast-moving weights. So the check is on training accuracy and test top-5 (chance: 10% / 50%).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def test_tutorial_example_learns(tmp_path, monkeypatch, request):
     namespace, calls, evals = _run_example(tmp_path, monkeypatch, None)
     assert calls == [TUTORIAL_FIT]
     assert namespace["model"]._session.progress.global_step == 2 * 79
-    last = evals[-1]
-    # measured: 0.228 / 0.739 after the 2 epochs (seed 0, 2 CPU threads)
-    assert last["acc_top1"] > 0.18 and last["acc_top5"] > 0.6, last
+    rows = [json.loads(line) for line in (tmp_path / "output" / "metrics.jsonl").open()]
+    train = [r for r in rows if r["event"] == "epoch_end"][-1]
+    assert train["acc_top1"] > 0.18, train  # measured 0.227, 0.232
+    assert evals[-1]["acc_top5"] > 0.55, evals[-1]  # measured 0.640, 0.739

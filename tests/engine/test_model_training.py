@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -219,3 +220,27 @@ def test_torch_compile_option_trains_and_saves_plain_keys(tmp_path):
     model.fit(_data(8), batch_size=4, epochs=1, verbose=0, save_dir=tmp_path)
     keys = list(load_checkpoint(tmp_path / "final")["model"])
     assert keys == ["1.weight", "1.bias"]  # the network's own names, no _orig_mod. prefix
+
+
+def test_fit_equals_a_hand_written_loop_bit_for_bit():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)
+    )
+    twin = copy.deepcopy(net)
+    batches = [(torch.randn(8, 3, 8, 8) * 100, torch.randint(0, 3, (8,))) for _ in range(6)]
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    for x, y in batches:
+        loss = nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model = Model(twin, device="cpu")
+    model.prepare(
+        torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4),
+        nn.CrossEntropyLoss(),
+        Accuracy(),
+    )
+    model.fit(batches, epochs=1, verbose=0)
+    for (key, a), b in zip(net.state_dict().items(), twin.state_dict().values()):
+        assert torch.equal(a, b), key  # weights and batch-norm buffers

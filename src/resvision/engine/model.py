@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from resvision.engine import loops
+from resvision.engine import distributed, loops
 from resvision.engine.amp import AmpSettings, parse_amp_configs
+from resvision.engine.autotune import AutoSettings, choose_settings
 from resvision.engine.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -85,6 +86,7 @@ class Model:
     ) -> None:
         if not isinstance(network, nn.Module):
             raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
+        distributed.select_local_device()  # under torchrun, 'cuda' means this process's GPU
         self.device = resolve_device(device)
         self.network = network.to(self.device)
         self.mode = "train"
@@ -99,7 +101,11 @@ class Model:
         self._amp = AmpSettings(device_type=self.device.type)
         self._scaler: torch.amp.GradScaler | None = None
         self._channels_last = False
+        #: The speed settings ``prepare`` used (with why, for those it chose by itself).
+        self.auto_settings: AutoSettings | None = None
+        self._settings_reported = True
         self._forward: Any = self.network
+        self._compile_options: dict[str, Any] | None = None
         self._prepared = False
         self._session: FitSession | None = None
 
@@ -109,10 +115,10 @@ class Model:
         optimizer: torch.optim.Optimizer | None = None,
         loss: Any = None,
         metrics: Any = None,
-        amp_configs: str | Mapping[str, Any] | None = None,
+        amp_configs: str | Mapping[str, Any] | None = "auto",
         *,
-        channels_last: bool = False,
-        compile: bool | Mapping[str, Any] = False,
+        channels_last: bool | None = None,
+        compile: bool | Mapping[str, Any] | None = None,
     ) -> None:
         """Set the optimizer, loss, metrics and speed options before training.
 
@@ -123,12 +129,17 @@ class Model:
                 list of losses, which are summed).
             metrics: A metric or list of metrics with Paddle's protocol
                 (``resvision.metrics.Accuracy`` etc.).
-            amp_configs: Mixed precision: None, 'fp16' / 'O1', 'bf16', 'O2' or Paddle's dict
-                (see :mod:`resvision.engine.amp`).
+            amp_configs: Mixed precision: 'auto' (default: bf16 autocast where the hardware
+                computes bf16 natively, for networks large enough to gain, and never under
+                deterministic algorithms; see :mod:`resvision.engine.autotune`), None /
+                'fp32' (float32), 'fp16' / 'O1', 'bf16', 'O2' or Paddle's dict (see
+                :mod:`resvision.engine.amp`).
             channels_last: Use the channels-last memory format for the network and the
-                4-d inputs (faster convolutions on recent GPUs, especially with AMP).
+                4-d inputs; None (default) chooses it for convolutional networks on CPU and
+                CUDA.
             compile: ``torch.compile`` the forward pass; True or a dict of its keyword
-                arguments (e.g. ``{'mode': 'max-autotune'}``).
+                arguments (e.g. ``{'mode': 'max-autotune'}``); None (default) leaves it off.
+                What was chosen is in ``model.auto_settings`` and printed by ``fit``.
 
         Raises:
             TypeError: an argument of the wrong type (the message names it).
@@ -167,17 +178,30 @@ class Model:
                     f"metric {type(m).__name__} lacks {missing}; metrics need Paddle's protocol "
                     "(resvision.metrics.Metric)"
                 )
-        self._amp = parse_amp_configs(amp_configs, self.device)
+        settings = choose_settings(
+            self.network,
+            self.device,
+            amp_configs=amp_configs,
+            channels_last=channels_last,
+            compile=compile,
+        )
+        self._amp = parse_amp_configs(settings.amp_configs, self.device)
         self._optimizer, self._loss, self._metrics = optimizer, loss, metric_list
         self._scaler = self._amp.make_scaler()
-        self._channels_last = bool(channels_last)
-        if self._channels_last:
-            self.network.to(memory_format=torch.channels_last)
+        if settings.channels_last or self._channels_last:  # also back to NCHW when turned off
+            fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
+            self.network.to(memory_format=fmt)
+        self._channels_last = settings.channels_last
+        self.auto_settings = settings
+        self._settings_reported = False
+        compile = settings.compile
         if compile:
             options = dict(compile) if isinstance(compile, Mapping) else {}
             self._forward = torch.compile(self.network, **options)
+            self._compile_options = options  # the DDP module is compiled alike under torchrun
         else:
             self._forward = self.network
+            self._compile_options = None
         self._prepared = True
 
     def _runner(self, *, train: bool = False) -> loops.StepRunner:
@@ -229,8 +253,17 @@ class Model:
         resume: str | os.PathLike[str] | None = None,
         seed: int | None = None,
         save_steps: int | None = None,
+        sync_bn: bool = False,
     ) -> None:
         """Train for ``epochs`` epochs, evaluating every ``eval_freq`` epochs.
+
+        Started by ``torchrun`` (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` set), every process
+        runs ``fit`` with the same arguments: the process group starts by itself (NCCL on
+        GPUs, gloo on CPU), the network trains wrapped in ``DistributedDataParallel``, each
+        process loads its shard of a Dataset (``batch_size`` is per process: the global batch
+        is ``batch_size * world size``), evaluation counts every sample once over all
+        processes, and rank 0 alone prints and writes checkpoints (see
+        :mod:`resvision.engine.distributed`).
 
         Args:
             train_data: A Dataset (a loader is built for it: the in-memory fast path when the
@@ -267,6 +300,9 @@ class Model:
                 order and augmentation. None draws the loader seed from torch's generator.
             save_steps: Also write ``save_dir/last.pt`` every this many optimizer steps, so a
                 crash loses at most that many steps.
+            sync_bn: Under torchrun, compute BatchNorm statistics over the batches of all
+                processes (``nn.SyncBatchNorm`` on CUDA, ``CollectiveBatchNorm`` elsewhere):
+                for small per-process batches. Ignored in a single process.
 
         Raises:
             ValueError: a bad argument (the message names it and what is accepted).
@@ -291,6 +327,13 @@ class Model:
         """
         from resvision.engine.fit import run_fit
 
+        dist = torch.distributed
+        is_rank0 = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+        if verbose and is_rank0 and not self._settings_reported and self.auto_settings is not None:
+            if self.auto_settings.chosen:
+                print(self.auto_settings.describe(), flush=True)
+            self._settings_reported = True
+
         run_fit(
             self,
             train_data=train_data,
@@ -311,6 +354,7 @@ class Model:
             resume=resume,
             seed=seed,
             save_steps=save_steps,
+            sync_bn=sync_bn,
         )
 
     def evaluate(
@@ -324,6 +368,9 @@ class Model:
         num_iters: int | None = None,
     ) -> dict[str, float]:
         """Loss and metrics over a whole data set (every sample counted once).
+
+        Under torchrun, call it on every process: each evaluates its shard of a Dataset and
+        the counts are summed, so every process returns the values over the whole data set.
 
         Args:
             eval_data: A Dataset or an iterable of ``(inputs, labels)`` batches.
@@ -356,7 +403,12 @@ class Model:
         check_int(log_freq, "log_freq", minimum=1)
         if num_iters is not None:
             check_int(num_iters, "num_iters", minimum=1)
-        loader = make_loader(self, eval_data, batch_size, False, False, num_workers, seed=0)
+        distributed.init_distributed(self.device)  # under torchrun; a no-op otherwise
+        if distributed.rank() != 0:
+            verbose = 0
+        loader = make_loader(
+            self, eval_data, batch_size, False, False, num_workers, seed=0, shard=True
+        )
         cbks = configure_callbacks(self, callbacks, verbose=verbose, log_freq=log_freq, mode="eval")
         self.mode = "eval"
         logs = loops.evaluate(self._runner(), loader, cbks, log_freq=log_freq, num_iters=num_iters)

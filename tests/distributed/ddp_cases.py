@@ -84,6 +84,10 @@ class Record(callbacks.Callback):
         super().__init__()
         self.epochs: list[dict[str, Any]] = []
         self.evals: list[dict[str, Any]] = []
+        self.eval_seen = 0  # samples this process evaluated
+
+    def on_eval_batch_end(self, step: int, logs: dict[str, Any] | None = None) -> None:
+        self.eval_seen += int((logs or {})["batch_size"])
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epochs.append(dict(logs or {}))
@@ -107,7 +111,7 @@ def _train(network: nn.Module, *, accumulate: int = 1, sync_bn: bool = False, ep
         seed=3,
         callbacks=[record],
         accumulate_grad_batches=accumulate,
-        **({"sync_bn": True} if sync_bn else {}),
+        sync_bn=sync_bn,
     )
     return {"weights": _weights(model), "epochs": record.epochs}
 
@@ -163,7 +167,12 @@ def evaluate(work: Path) -> dict[str, Any]:
             train, data, batch_size=[4 // processes(), 4], epochs=1, verbose=0, callbacks=[record]
         )
         result[f"fit_{name}"] = record.evals[-1]
-        result[f"evaluate_{name}"] = model.evaluate(data, batch_size=4, verbose=0)
+        record = Record()
+        result[f"evaluate_{name}"] = model.evaluate(
+            data, batch_size=4, verbose=0, callbacks=[record]
+        )
+        result[f"evaluate_{name}_logs"] = record.evals[-1]
+        result[f"evaluate_{name}_seen"] = record.eval_seen
     return result
 
 
@@ -212,6 +221,7 @@ def resume(work: Path) -> dict[str, Any]:
 SCENARIOS = {
     "plain": plain,
     "accumulate": accumulate,
+    "syncbn": syncbn,
     "unsynced_bn": unsynced_bn,
     "evaluate": evaluate,
     "resume": resume,

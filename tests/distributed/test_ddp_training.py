@@ -25,7 +25,7 @@ def _assert_same_logs(single: list[dict], ddp: list[dict]) -> None:
                 assert math.isclose(one[key], two[key], rel_tol=1e-6), key
 
 
-@pytest.mark.parametrize("scenario", ["plain", "accumulate"])
+@pytest.mark.parametrize("scenario", ["plain", "accumulate", "syncbn"])
 def test_two_processes_reach_the_weights_of_one_with_the_whole_batch(
     ddp_results, scenario, tmp_path
 ):
@@ -37,12 +37,24 @@ def test_two_processes_reach_the_weights_of_one_with_the_whole_batch(
         _assert_same_logs(single["epochs"], result["epochs"])
 
 
+def test_without_sync_bn_batchnorm_statistics_differ(ddp_results, tmp_path):
+    # The check above is not vacuous: per-process BatchNorm statistics change the result.
+    single = ddp_cases.SCENARIOS["syncbn"](tmp_path)
+    unsynced = ddp_results["unsynced_bn"][0]
+    assert _max_diff(single["weights"], unsynced["weights"]) > 1e-4
+
+
 @pytest.mark.parametrize("path", ["fast", "dataloader"])
 def test_evaluation_on_an_odd_sized_set_equals_one_process(ddp_results, path, tmp_path):
     single = ddp_cases.SCENARIOS["evaluate"](tmp_path)
     reference = single[f"fit_{path}"]
     assert reference["num_samples"] == 37
-    for rank, result in enumerate(ddp_results["evaluate"]):
+    results = ddp_results["evaluate"]
+    # Model.evaluate splits the data: 19 + 18 samples, none twice, none padded ...
+    assert [r[f"evaluate_{path}_seen"] for r in results] == [19, 18]
+    # ... and each process reports the count over both.
+    assert [r[f"evaluate_{path}_logs"]["num_samples"] for r in results] == [37, 37]
+    for rank, result in enumerate(results):
         for where in ("fit", "evaluate"):
             got = result[f"{where}_{path}"]
             assert got.keys() <= reference.keys()

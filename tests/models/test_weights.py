@@ -1,4 +1,4 @@
-"""The ``pretrained`` argument: local state-dict files load, everything else fails clearly."""
+"""The ``pretrained`` argument with local files; names, URLs and formats are in tests/weights."""
 
 from __future__ import annotations
 
@@ -46,22 +46,11 @@ def test_false_and_none_keep_the_random_initialisation() -> None:
     assert _same_weights(a, b)
 
 
-@pytest.mark.parametrize("value", [True, "imagenet", "IMAGENET1K_V1"])
-def test_weight_names_are_rejected_with_advice(value: object) -> None:
-    with pytest.raises(
-        PretrainedWeightsError, match=r"no pretrained weights are registered for 'resnet50'.*local"
-    ):
-        create_model("resnet50", pretrained=value)
-
-
-def test_urls_are_rejected_with_advice() -> None:
-    with pytest.raises(PretrainedWeightsError, match=r"downloading.*local path"):
-        resnet20(pretrained="https://example.com/resnet20.pt")
-
-
 @pytest.mark.parametrize("value", [1, 0.5, ["a.pt"], b"a.pt"])
 def test_other_types_are_a_type_error(value: object) -> None:
-    with pytest.raises(TypeError, match=r"pretrained must be False, None, or a path"):
+    with pytest.raises(
+        TypeError, match=r"pretrained must be False/None, True, a weights name.*got"
+    ):
         resnet20(pretrained=value)
 
 
@@ -83,22 +72,19 @@ def test_mismatching_weights_list_every_problem(source: torch.nn.Module, tmp_pat
     message = str(info.value)
     assert "1 missing keys: conv._conv.weight" in message
     assert "1 unexpected keys: extra.weight" in message
-    assert "fc.weight: file (10, 64) vs model (100, 64)" in message
+    # A classifier of another width is not a problem but fine-tuning (tests/weights).
+    assert "fc.weight" not in message
 
 
 def test_files_that_are_not_state_dicts(tmp_path: Path) -> None:
     listing = tmp_path / "list.pt"
     torch.save([1, 2, 3], listing)
-    with pytest.raises(PretrainedWeightsError, match=r"does not hold a state dict.*list"):
+    with pytest.raises(PretrainedWeightsError, match=r"holds no state dict.*got list"):
         resnet20(pretrained=listing)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a torch file")
-    with pytest.raises(PretrainedWeightsError, match="could not read"):
+    with pytest.raises(PretrainedWeightsError, match="not a weights file of a known format"):
         resnet20(pretrained=garbage)
-    paddle = tmp_path / "model.pdparams"
-    paddle.write_bytes(b"x")
-    with pytest.raises(PretrainedWeightsError, match=r"\.pdparams files are not supported yet"):
-        resnet20(pretrained=paddle)
 
 
 class _Payload:
@@ -108,7 +94,9 @@ class _Payload:
 def test_arbitrary_pickles_are_not_executed(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"model": _Payload()}, path)
-    with pytest.raises(PretrainedWeightsError, match="weights_only=True failed"):
+    with pytest.raises(
+        PretrainedWeightsError, match=r"only arbitrary code could rebuild.*nothing was executed"
+    ):
         resnet20(pretrained=path)
 
 

@@ -53,7 +53,14 @@ from .resnet import (
 )
 from .summary import count_macs, summary
 from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
-from .weights import PretrainedWeightsError, load_pretrained, read_state_dict
+from .weights import (
+    PretrainedWeightsError,
+    create_model_from_weights,
+    get_weights,
+    list_weights,
+    load_pretrained,
+    read_state_dict,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -74,9 +81,12 @@ __all__ = [
     "ZeroPadShortcut",
     "count_macs",
     "create_model",
+    "create_model_from_weights",
+    "get_weights",
     "lenet",
     "linear_head",
     "list_models",
+    "list_weights",
     "load_pretrained",
     "make_divisible",
     "mobilenet_v1",

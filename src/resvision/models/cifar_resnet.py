@@ -140,7 +140,8 @@ def resnet20(*, pretrained: object = False, num_classes: int = 10, **kwargs: Any
     """CIFAR ResNet-20 (n=3), 0.27M parameters, 8.75% error on CIFAR-10 in the paper.
 
     Args:
-        pretrained: False, or a path to a state-dict file (see ``load_pretrained``).
+        pretrained: False, True (the default ImageNet entry), a weights name, a URL or a
+            file in any supported format (see :mod:`resvision.models.weights`).
         num_classes: number of classes.
         **kwargs: more :class:`CifarResNet` options (``shortcut_type``, ``zero_init_residual``).
 

@@ -84,7 +84,8 @@ def lenet(*, pretrained: object = False, num_classes: int = 10, **kwargs: Any) -
     """LeNet for MNIST-size images (1x28x28), 61,610 parameters for 10 classes.
 
     Args:
-        pretrained: False, or a path to a state-dict file (see ``load_pretrained``).
+        pretrained: False, True (the default ImageNet entry), a weights name, a URL or a
+            file in any supported format (see :mod:`resvision.models.weights`).
         num_classes: number of classes.
         **kwargs: nothing else is accepted today; present for a uniform constructor signature.
 

@@ -288,7 +288,8 @@ def mobilenet_v1(
     """MobileNetV1, 4.2M parameters at scale 1.0.
 
     Args:
-        pretrained: False, or a path to a state-dict file (see ``load_pretrained``).
+        pretrained: False, True (the default ImageNet entry), a weights name, a URL or a
+            file in any supported format (see :mod:`resvision.models.weights`).
         num_classes: number of classes.
         scale: width multiplier.
         **kwargs: more :class:`MobileNetV1` options (``in_channels``).
@@ -308,7 +309,8 @@ def mobilenet_v2(
     """MobileNetV2, 3.5M parameters at scale 1.0.
 
     Args:
-        pretrained: False, or a path to a state-dict file (see ``load_pretrained``).
+        pretrained: False, True (the default ImageNet entry), a weights name, a URL or a
+            file in any supported format (see :mod:`resvision.models.weights`).
         num_classes: number of classes.
         scale: width multiplier.
         **kwargs: more :class:`MobileNetV2` options (``dropout``, ``in_channels``).

@@ -186,7 +186,8 @@ def resnet18(*, pretrained: object = False, num_classes: int = 1000, **kwargs: A
     """ResNet-18 (basic blocks [2, 2, 2, 2]), 11.7M parameters, 1.8 GMACs at 224x224.
 
     Args:
-        pretrained: False, or a path to a state-dict file (see ``load_pretrained``).
+        pretrained: False, True (the default ImageNet entry), a weights name, a URL or a
+            file in any supported format (see :mod:`resvision.models.weights`).
         num_classes: number of classes.
         **kwargs: more :class:`ResNet` options (``stem``, ``zero_init_residual``, ...).
 

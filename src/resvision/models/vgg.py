@@ -148,7 +148,8 @@ def vgg11(*, pretrained: object = False, num_classes: int = 1000, **kwargs: Any)
     """VGG-11 (configuration A), 132.9M parameters.
 
     Args:
-        pretrained: False, or a path to a state-dict file (see ``load_pretrained``).
+        pretrained: False, True (the default ImageNet entry), a weights name, a URL or a
+            file in any supported format (see :mod:`resvision.models.weights`).
         num_classes: number of classes.
         **kwargs: more :class:`VGG` options (``dropout``, ``in_channels``).
 

@@ -7,6 +7,7 @@ exits with code 130 (``train`` first says how to resume).
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -25,6 +26,10 @@ COMMANDS = {
     "data": "resvision.cli.inspect:run_data",
     "report": "resvision.cli.inspect:run_report",
 }
+
+
+#: errno values of disk trouble, reported without a traceback (exit code 1).
+_DISK_TROUBLE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
 
 
 def _configure_threads() -> None:
@@ -78,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nresvision: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as err:
+        if err.errno not in _DISK_TROUBLE:
+            raise
+        # A full disk or a failing one while writing the run folder: the message says which
+        # file; a traceback would add nothing the user can act on.
+        if debug:
+            traceback.print_exc()
+        where = f" writing {err.filename!r}" if err.filename else ""
+        print(f"resvision: error{where}: {err.strerror or err}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # `resvision models | head`: the reader left; not an error of ours.
         sys.stderr.close()

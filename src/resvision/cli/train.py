@@ -135,6 +135,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     import resvision
     from resvision import callbacks, metrics
+    from resvision.engine.checkpoint import CheckpointWriteError
     from resvision.engine.loops import NonFiniteLossError
 
     run_dir = (
@@ -157,6 +158,11 @@ def run_train(args: argparse.Namespace) -> int:
         env["resumed_from"] = str(resume) if resume else None
     write_json(run_dir / ENV_FILE, env)
 
+    from resvision.engine.fit import seed_everything
+
+    # Seeded before the network is built, so that --seed fixes the initial weights too (a
+    # resumed run takes its weights and random states from the checkpoint instead).
+    seed_everything(cfg.train.seed)
     network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
     model = resvision.Model(network, device=device)
     spe = steps_per_epoch(len(data.train), cfg.train.batch_size, cfg.train.accumulate_grad_batches)
@@ -216,9 +222,13 @@ def run_train(args: argparse.Namespace) -> int:
     except SystemExit:  # SIGTERM (a scheduler's time limit): the engine saved last.pt first
         print(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
         raise
-    except NonFiniteLossError as err:
+    except (NonFiniteLossError, CheckpointWriteError) as err:
         print(f"resvision: training stopped: {err}", file=sys.stderr)
-        print(f"checkpoints written before the failure are kept in {ckpt_dir}", file=sys.stderr)
+        print(
+            f"checkpoints written before the failure are kept in {ckpt_dir}; continue with "
+            f"`resvision train --resume {run_dir}` once the cause is fixed",
+            file=sys.stderr,
+        )
         return 1
     train_seconds = time.perf_counter() - started
 

@@ -30,8 +30,10 @@ stored, so checkpoints load with ``torch.load(..., weights_only=True)``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
+import re
 import time
 import uuid
 import warnings
@@ -52,6 +54,18 @@ _PADDLE_SUFFIXES = (".pdparams", ".pdopt", ".pdscaler", ".pdmodel")
 # Checkpoints that ``find_latest_checkpoint`` never resumes from: ``best`` is written when a
 # monitored value improves, possibly before the end-of-epoch callbacks ran.
 _NOT_RESUMABLE_PREFIXES = ("best",)
+# Temporary files of atomic_save: ``.<name>.<pid>.<8 hex>.tmp`` beside ``<name>``.
+# Temporary files this process is writing now (another thread may be saving).
+_WRITING: set[str] = set()
+_TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, I/O error, no permission).
+
+    The file that was there before, if any, is unchanged: the write went to a temporary file
+    that has been removed. ``errno`` and ``filename`` are those of the failure.
+    """
 
 
 def checkpoint_path(path: str | os.PathLike[str]) -> Path:
@@ -121,21 +135,111 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
         [1.0, 1.0]
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _write_error(path, err) from err
+    remove_stale_temp_files(path.parent)
     # Not mkstemp: its files are private (0600); a checkpoint gets the umask's permissions.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    writer = None
+    _WRITING.add(tmp.name)
     try:
         with open(tmp, "xb") as f:
-            torch.save(obj, f)
+            writer = _RecordingWriter(f)
+            torch.save(obj, writer)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        # torch.save turns a failed write (disk full) into a RuntimeError without errno: the
+        # writer kept the OSError behind it.
+        cause = writer.error if writer is not None and writer.error is not None else err
+        if isinstance(cause, OSError) and not isinstance(cause, CheckpointWriteError):
+            raise _write_error(path, cause) from err
         raise
+    finally:
+        _WRITING.discard(tmp.name)
     _fsync_dir(path.parent)
     return path
+
+
+class _RecordingWriter:
+    """A file wrapper for ``torch.save`` that remembers the OSError of a failed write."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._file.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self._file.flush()
+
+
+def _write_error(path: Path, err: OSError) -> CheckpointWriteError:
+    code = err.errno or errno.EIO
+    reason = err.strerror or str(err)
+    if code == errno.ENOSPC:
+        reason += " (the disk is full: free space or choose another output folder)"
+    kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
+    return CheckpointWriteError(code, f"cannot write checkpoint {str(path)!r}: {reason}; {kept}")
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that :func:`atomic_save` calls killed mid-write left behind.
+
+    A temporary file names the process that wrote it; it is removed when that process is gone
+    (or is this one: the name's process id was reused). Files of running writers stay.
+
+    Args:
+        folder: The folder to clean (a missing folder is fine).
+
+    Returns:
+        The files removed.
+
+    Examples:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = (Path(d) / ".last.pt.999999999.0123abcd.tmp").write_bytes(b"half a file")
+        ...     [p.name for p in remove_stale_temp_files(d)]
+        ['.last.pt.999999999.0123abcd.tmp']
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_FILE.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(match["pid"])
+        if entry.name in _WRITING or (pid != os.getpid() and _process_alive(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists but belongs to someone else, or cannot tell: keep its file
+    return True
 
 
 def load_checkpoint(

@@ -1,0 +1,1 @@
+"""resvision's benchmark suite: ``python -m benchmarks`` (see ``benchmarks/README.md``)."""

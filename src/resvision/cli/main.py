@@ -32,6 +32,18 @@ COMMANDS = {
 _DISK_TROUBLE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
 
 
+def _is_data_error(err: ValueError) -> bool:
+    """A label outside the classes, or an image file found unreadable while loading."""
+    kinds = [
+        getattr(sys.modules.get(module), name, None)  # not imported yet: cannot be its error
+        for module, name in (
+            ("resvision.engine.guards", "LabelRangeError"),
+            ("resvision.data.images", "ImageDecodeError"),
+        )
+    ]
+    return any(kind is not None and isinstance(err, kind) for kind in kinds)
+
+
 def _configure_threads() -> None:
     """Cap torch's intra-op threads at ``RESVISION_NUM_THREADS`` (tests on shared machines).
 
@@ -83,6 +95,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nresvision: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MemoryError as err:  # resvision's BatchTooLargeError: the message suggests a size
+        if debug:
+            traceback.print_exc()
+        print(f"resvision: error: {err or 'out of memory (MemoryError)'}", file=sys.stderr)
+        return 1
+    except ValueError as err:
+        if not _is_data_error(err):
+            raise
+        if debug:
+            traceback.print_exc()
+        # DataLoader workers re-raise with the worker's traceback in the message: keep the end.
+        message = str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)
+        hint = ""
+        if type(err).__name__ == "ImageDecodeError":
+            hint = "\n(`resvision data DATA --decode` lists every unreadable file of a data set)"
+        print(f"resvision: error: {message}{hint}", file=sys.stderr)
+        return 1
     except OSError as err:
         if err.errno not in _DISK_TROUBLE:
             raise

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from resvision.engine import distributed, loops
+from resvision.engine import distributed, guards, loops
 from resvision.engine.checkpoint import (
     existing_checkpoint_path,
     find_latest_checkpoint,
@@ -272,6 +272,10 @@ def run_fit(model: Model, **kw: Any) -> None:
             loader_seed,
             shard=True,
         )
+    network_classes = getattr(model.network, "num_classes", None)
+    for data_loader in (loader, eval_loader):  # in-memory labels: checked once, here
+        if isinstance(getattr(data_loader, "labels", None), torch.Tensor):
+            guards.check_dataset_labels(data_loader.labels, network_classes, runner.loss_fn)
     steps = loops._length(loader)
     if world > 1:
         _check_sharding(loader, world)

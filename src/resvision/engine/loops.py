@@ -19,25 +19,41 @@ from typing import Any
 import torch
 from torch import nn
 
-from resvision.engine import distributed
+from resvision.engine import distributed, guards
 from resvision.engine.amp import AmpSettings
 from resvision.engine.device import move_to_device, synchronize
+from resvision.engine.memory import (
+    BatchTooLargeError,
+    is_out_of_memory,
+    largest_fitting_batch,
+    short_reason,
+)
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite.
+    """The training loss, or the gradients of a step, became NaN or infinite.
 
     Attributes:
         value: The loss value.
         epoch: The epoch (0-based) of the first non-finite loss.
         step: Its batch index within the epoch.
         global_step: Optimizer steps taken when it was seen.
+        what: ``'loss'``, or ``'weights'`` when the loss was finite but the step left inf/NaN
+            weights or buffers (inf/NaN gradients, an overflowing update or statistics).
     """
 
-    def __init__(self, value: float, epoch: int, step: int, global_step: int) -> None:
+    def __init__(
+        self, value: float, epoch: int, step: int, global_step: int, what: str = "loss"
+    ) -> None:
         self.value, self.epoch, self.step, self.global_step = value, epoch, step, global_step
+        self.what = what
+        subject = (
+            f"training loss is {value}"
+            if what == "loss"
+            else f"weights or BatchNorm statistics became inf/NaN (the loss is {value})"
+        )
         super().__init__(
-            f"training loss is {value} at epoch {epoch}, step {step} (global step {global_step}); "
+            f"{subject} at epoch {epoch}, step {step} (global step {global_step}); "
             "training stopped, the checkpoints written before are kept. Lower the learning rate, "
             "check the data for NaN/inf, or use amp_configs='fp16' (its loss scaler skips "
             "steps with inf/NaN gradients)"
@@ -131,6 +147,7 @@ class StepRunner:
         self.device = device
         self.channels_last = channels_last
         self.num_inputs = num_inputs
+        self._label_bounds: tuple[int, int] | None = None  # of the last batch, see guards
         # Set by fit under torchrun: a DistributedTraining (forward is then the DDP module).
         self.distributed: Any = None
 
@@ -159,6 +176,8 @@ class StepRunner:
         )
         if not with_labels:
             return inputs, []
+        # Checked on the host before the move (free); against the outputs after the forward.
+        self._label_bounds = guards.label_bounds(parts[self.num_inputs :], self.loss_fn)
         labels = move_to_device(parts[self.num_inputs :], self.device)
         labels = [
             y[:, 0]
@@ -191,6 +210,7 @@ class StepRunner:
         """
         with self.amp.autocast():
             outputs = to_list(self.forward(*inputs))
+            guards.check_label_bounds(self._label_bounds, outputs)
             loss = self.compute_loss(outputs, labels)
         scaled = loss * loss_scale if loss_scale != 1.0 else loss
         if self.scaler is not None:
@@ -226,10 +246,39 @@ class StepRunner:
         """Forward (and the loss when a loss function and labels are given), no gradients."""
         with self.amp.autocast():
             outputs = to_list(self.forward(*inputs))
+            if labels:
+                guards.check_label_bounds(self._label_bounds, outputs)
             loss = (
                 self.compute_loss(outputs, labels) if self.loss_fn is not None and labels else None
             )
         return outputs, loss
+
+    def batch_too_large(
+        self, inputs: list, labels: list, phase: str, detail: str
+    ) -> BatchTooLargeError:
+        """The error for a batch that ran out of memory, with a batch size tried and found to
+        fit (slices of the same batch; the weights, buffers and gradients are left as they
+        were before the failed batch)."""
+        size = batch_size_of(inputs)
+        if self.distributed is not None:  # a lone retry would wait for the other processes
+            return BatchTooLargeError(size, None, self.device, phase, detail, tried=False)
+        buffers = [b.detach().clone() for b in self.network.buffers()]
+
+        def run(n: int) -> None:
+            part_in, part_lab = [x[:n] for x in inputs], [y[:n] for y in labels]
+            try:
+                if phase == "training":
+                    self.forward_backward(part_in, part_lab)
+                else:
+                    self.eval_forward(part_in, part_lab)
+            finally:  # BatchNorm statistics and gradients of the tries are not kept
+                for buf, saved in zip(self.network.buffers(), buffers):
+                    buf.copy_(saved)
+                if phase == "training" and self.optimizer is not None:
+                    self.optimizer.zero_grad(set_to_none=True)
+
+        suggested = largest_fitting_batch(run, size, self.device)
+        return BatchTooLargeError(size, suggested, self.device, phase, detail)
 
     def reset_metrics(self) -> None:
         """Reset every metric's accumulators."""
@@ -256,11 +305,20 @@ class LossTracker:
     total: float = 0.0
     count: int = 0
     last: float = math.nan
-    pending: list[tuple[int, int, torch.Tensor, int]] = field(default_factory=list)
+    pending: list[tuple[int, int, torch.Tensor, int, torch.Tensor | None]] = field(
+        default_factory=list
+    )
 
-    def add(self, step: int, global_step: int, loss: torch.Tensor, batch_size: int) -> None:
-        """Remember a step's loss (no host sync)."""
-        self.pending.append((step, global_step, loss, batch_size))
+    def add(
+        self,
+        step: int,
+        global_step: int,
+        loss: torch.Tensor,
+        batch_size: int,
+        state_finite: torch.Tensor | None = None,
+    ) -> None:
+        """Remember a step's loss, and whether its weights are finite (no host sync)."""
+        self.pending.append((step, global_step, loss, batch_size, state_finite))
 
     def read(self, epoch: int | None = None) -> float:
         """Read the pending losses (one host sync) and return the latest.
@@ -269,11 +327,17 @@ class LossTracker:
             epoch: When given, a non-finite loss raises :class:`NonFiniteLossError` naming it.
         """
         if self.pending:
-            values = torch.stack([p[2].float() for p in self.pending]).tolist()
-            for (step, global_step, _, size), value in zip(self.pending, values):
+            flagged = [p for p in self.pending if p[4] is not None]
+            read = [p[2].float() for p in self.pending] + [p[4] for p in flagged]
+            values = torch.stack(read).tolist()  # losses and flags in one host sync
+            flags = dict(zip((p[0] for p in flagged), values[len(self.pending) :]))
+            for (step, global_step, _, size, _), value in zip(self.pending, values):
                 if epoch is not None and not math.isfinite(value):
                     self.pending.clear()
                     raise NonFiniteLossError(value, epoch, step, global_step)
+                if epoch is not None and flags.get(step, 1.0) != 1.0:
+                    self.pending.clear()
+                    raise NonFiniteLossError(value, epoch, step, global_step, what="weights")
                 self.total += value * size
                 self.count += size
             self.last = values[-1]
@@ -351,7 +415,10 @@ def train_one_epoch(
         reached or ``options.should_stop()``).
 
     Raises:
-        NonFiniteLossError: a loss was NaN/inf (seen at the next logging step).
+        NonFiniteLossError: a loss, or the weights after a step, were NaN/inf (seen at the
+            next logging step or checkpoint).
+        BatchTooLargeError: a batch did not fit in memory (the message gives one that does).
+        LabelRangeError: a label is outside the network's classes.
     """
     runner.network.train()
     k, steps = options.accumulate, options.steps
@@ -365,15 +432,25 @@ def train_one_epoch(
         last_of_epoch = steps is not None and step + 1 == steps
         update = (step + 1) % k == 0 or last_of_epoch
         group = k if full_end is None or step < full_end else steps - full_end
-        with runner.gradient_sync(update):
-            outputs, loss = runner.forward_backward(inputs, labels, 1.0 / group)
-        if update:
-            runner.optimizer_step()
+        state_ok, oom = None, None
+        try:
+            with runner.gradient_sync(update):
+                outputs, loss = runner.forward_backward(inputs, labels, 1.0 / group)
+            if update:
+                runner.optimizer_step()
+                if options.check_finite:
+                    state_ok = guards.state_finite(runner.network)
+        except RuntimeError as err:  # torch.OutOfMemoryError is a RuntimeError
+            if not is_out_of_memory(err):
+                raise
+            oom = short_reason(err)  # handled outside: the failed step's memory is freed first
+        if oom is not None:
+            raise runner.batch_too_large(inputs, labels, "training", oom)
         if runner.metrics:
             runner.update_metrics(outputs, labels)
         progress.batch += 1
         progress.global_step += int(update)
-        losses.add(step, progress.global_step, loss, size)
+        losses.add(step, progress.global_step, loss, size, state_ok)
         timer.add(size)
         logs = {"batch_size": size, "step": step, "global_step": progress.global_step}
         logs["lr"] = _learning_rate(runner.optimizer)
@@ -469,7 +546,7 @@ def evaluate(
         inputs, labels = runner.split_batch(batch)
         size = batch_size_of(inputs)
         callbacks.on_eval_batch_begin(step, {"batch_size": size})
-        outputs, loss = runner.eval_forward(inputs, labels)
+        outputs, loss = _eval_or_explain(runner, inputs, labels, "evaluation")
         if runner.metrics:
             runner.update_metrics(outputs, labels)
         if loss is not None:
@@ -512,11 +589,25 @@ def predict(runner: StepRunner, loader: Iterable[Any], callbacks: Any) -> list[l
         inputs, _ = runner.split_batch(batch, with_labels=False)
         size = batch_size_of(inputs)
         callbacks.on_predict_batch_begin(step, {"batch_size": size})
-        outputs, _ = runner.eval_forward(inputs, [])
+        outputs, _ = _eval_or_explain(runner, inputs, [], "prediction")
         outputs_per_batch.append([_to_numpy(o) for o in outputs])
         callbacks.on_predict_batch_end(step, {"batch_size": size, "step": step})
     callbacks.on_predict_end({})
     return outputs_per_batch
+
+
+def _eval_or_explain(
+    runner: StepRunner, inputs: list, labels: list, phase: str
+) -> tuple[list, torch.Tensor | None]:
+    """``runner.eval_forward``; out of memory becomes :class:`BatchTooLargeError`."""
+    oom = None
+    try:
+        return runner.eval_forward(inputs, labels)
+    except RuntimeError as err:
+        if not is_out_of_memory(err):
+            raise
+        oom = short_reason(err)
+    raise runner.batch_too_large(inputs, labels, phase, oom)
 
 
 def _to_numpy(output: torch.Tensor) -> Any:

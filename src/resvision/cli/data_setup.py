@@ -79,8 +79,13 @@ def data_kind(name: str) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         return "folder"
+    if path.is_file() and name.lower().endswith(_ARCHIVE_SUFFIXES):
+        return "folder"  # unpacked by folder_root
     if path.exists():
-        raise UsageError(f"--data {name!r} is a file; give a data set name or a folder")
+        raise UsageError(
+            f"--data {name!r} is a file; give a data set name, a folder, or an archive of one "
+            f"({', '.join(_ARCHIVE_SUFFIXES)})"
+        )
     hint = "or a folder holding train/ and val/ (or test/) with one sub-folder per class"
     if name.lower() in ("imagenet", "imagenet-1k", "ilsvrc2012"):
         hint = (
@@ -94,6 +99,28 @@ def data_kind(name: str) -> str:
 
 def _raise(err: Exception) -> str:
     raise err
+
+
+# The suffixes of resvision.data.archives (not imported here: it loads numpy).
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
+
+
+def folder_root(name: str) -> Path:
+    """The folder of a folder data set: the folder itself, or where its archive is unpacked
+    (once, into the cache; archives with paths or links leading outside are refused).
+
+    Raises:
+        UsageError: an unsafe or unreadable archive.
+    """
+    path = Path(name).expanduser()
+    if not path.is_file():
+        return path
+    from resvision.data.archives import extracted_folder
+
+    try:
+        return extracted_folder(path)
+    except ValueError as err:  # UnsafeArchiveError included
+        raise UsageError(f"--data {name!r}: {err}") from None
 
 
 def folder_splits(root: Path) -> tuple[Path, Path, str]:
@@ -266,7 +293,7 @@ def open_data(
     if kind == "folder":
         # Opened without transforms first: the folder's image size decides them.
         train_ds, eval_ds, split = _open_folder(
-            Path(cfg.name).expanduser(), train, evaluation, eval_split, backend
+            folder_root(cfg.name), train, evaluation, eval_split, backend
         )
         ref = train_ds if train_ds is not None else eval_ds
         classes = list(ref.classes)

@@ -12,7 +12,7 @@ import numpy as np
 
 from resvision.cli.build import check_model_name
 from resvision.cli.config import DataSection
-from resvision.cli.data_setup import data_kind, folder_splits, open_data
+from resvision.cli.data_setup import data_kind, folder_root, folder_splits, open_data
 from resvision.cli.errors import UsageError, unknown_name_error
 from resvision.cli.table import format_table, human
 
@@ -151,7 +151,7 @@ def describe_data(data: str, root: str | None = None, decode: bool = False) -> d
     """Classes, images per class and split, image sizes and unreadable files of a data set."""
     kind = data_kind(data)
     if kind == "folder":
-        base = Path(data).expanduser()
+        base = folder_root(data)
         folder_splits(base)  # the layout check with its helpful error
         splits = {
             s: _scan_folder(base / s, decode)

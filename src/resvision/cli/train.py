@@ -107,10 +107,10 @@ def run_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_yaml(cfg), end="")
         return 0
-    from resvision.cli.data_setup import data_kind, folder_splits
+    from resvision.cli.data_setup import data_kind, folder_root, folder_splits
 
     if data_kind(cfg.data.name) == "folder":  # the cheap checks first, before torch loads
-        folder_splits(Path(cfg.data.name).expanduser())
+        folder_splits(folder_root(cfg.data.name))
     from resvision.cli import runinfo
     from resvision.cli.build import (
         amp_setting,
@@ -145,6 +145,18 @@ def run_train(args: argparse.Namespace) -> int:
     resume = runinfo.resume_target(cfg.output.resume, run_dir)
     if resume is None and cfg.output.resume not in (None, "auto"):
         raise UsageError(f"--resume {cfg.output.resume!r}: no checkpoint found there")
+    if resume is not None:  # unreadable, unsafe (pickled code) or weights only: say so now
+        from resvision.engine.checkpoint import is_training_checkpoint, load_checkpoint
+
+        try:
+            saved = load_checkpoint(resume, mmap=True)
+        except (ValueError, OSError) as err:
+            raise UsageError(f"--resume: {err}") from None
+        if not is_training_checkpoint(saved):
+            raise UsageError(
+                f"--resume {str(resume)!r} is not a training checkpoint of resvision (weights "
+                "only?); start from weights with --pretrained instead"
+            )
     if resume is None and ckpt_dir.is_dir() and any(ckpt_dir.glob("*.pt")):
         raise UsageError(
             f"run folder {str(run_dir)!r} already holds checkpoints; continue it with "

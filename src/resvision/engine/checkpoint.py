@@ -243,13 +243,17 @@ def _process_alive(pid: int) -> bool:
 
 
 def load_checkpoint(
-    path: str | os.PathLike[str], map_location: torch.device | str | None = "cpu"
+    path: str | os.PathLike[str],
+    map_location: torch.device | str | None = "cpu",
+    *,
+    mmap: bool = False,
 ) -> Any:
     """Load a checkpoint (or a plain state dict) safely, with ``weights_only=True``.
 
     Args:
         path: A checkpoint path or Paddle-style prefix (see :func:`checkpoint_path`).
         map_location: Where tensors are loaded.
+        mmap: Map the file instead of reading it (a cheap look at a large checkpoint).
 
     Returns:
         The stored object.
@@ -260,9 +264,25 @@ def load_checkpoint(
     """
     file = existing_checkpoint_path(path)
     try:
-        return torch.load(file, map_location=map_location, weights_only=True)
+        return torch.load(file, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as err:  # a truncated or foreign file: say which one
-        raise ValueError(f"cannot read checkpoint {str(file)!r}: {err}") from err
+        raise ValueError(f"cannot read checkpoint {str(file)!r}: {_load_problem(err)}") from err
+
+
+def _load_problem(err: Exception) -> str:
+    """torch.load's error in one sentence (its weights-only refusal is a page of advice)."""
+    text = str(err)
+    if "Weights only load failed" in text:
+        detail = next(
+            (line.strip() for line in text.splitlines() if "WeightsUnpickler error" in line), ""
+        )
+        return (
+            "it holds Python objects besides tensors and plain containers, which could run code "
+            f"when loaded, so it is refused ({detail.split('. ')[0][:160]}). Load it with "
+            "torch.load(path, weights_only=False) only if you trust where it comes from"
+        )
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return first[:300]
 
 
 def is_training_checkpoint(obj: Any) -> bool:

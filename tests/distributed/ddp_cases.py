@@ -218,6 +218,25 @@ def resume(work: Path) -> dict[str, Any]:
     }
 
 
+def stalled_peer(work: Path) -> dict[str, Any]:
+    """Rank 1 stops answering at step 2 (a hung GPU, a deadlocked data loader): rank 0 must
+    fail when the collective timeout (``RESVISION_DIST_TIMEOUT``) runs out."""
+    import time
+
+    class Stall(callbacks.Callback):
+        def on_train_batch_end(self, step: int, logs: dict[str, Any] | None = None) -> None:
+            if step == 2 and distributed.rank() == 1:
+                time.sleep(600)
+
+    model = prepared(plain_net())
+    try:
+        model.fit(tensor_data(48), batch_size=6, epochs=50, verbose=0, callbacks=[Stall()])
+    except Exception as err:  # what a collective raises when its peer is silent
+        return {"error": f"{type(err).__name__}: {err}"}
+    return {"error": None}
+
+
+# The training runs the ddp_results fixture launches together; failure cases are started apart.
 SCENARIOS = {
     "plain": plain,
     "accumulate": accumulate,
@@ -226,3 +245,4 @@ SCENARIOS = {
     "evaluate": evaluate,
     "resume": resume,
 }
+FAILURES = {"stalled_peer": stalled_peer}

@@ -1,7 +1,11 @@
 """``resvision predict``: classify image files with a trained checkpoint.
 
 The preprocessing is the one the network was evaluated with during training (stored in the
-checkpoint): resize of the shorter side, center crop, normalisation.
+checkpoint): resize of the shorter side, center crop, normalisation. Any image file PIL reads is
+accepted and converted as :mod:`resvision.data.images` documents (grey, palette, CMYK and alpha
+to RGB, alpha dropped; 16-bit scaled to 8-bit; the EXIF orientation applied; to grey for
+one-channel models); a file that cannot be read, or whose header declares more pixels than
+``RESVISION_MAX_IMAGE_PIXELS`` (a decompression bomb), is skipped with its reason (exit 1).
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ Every decoded image is converted to 8-bit RGB (documented behaviour of the folde
   channel (``RGBA``, ``LA``, ``PA``) go through ``PIL.Image.convert('RGB')``; the alpha channel
   is dropped (not composited), as torchvision's and Paddle's folder loaders do;
 - 16-bit (``I;16*``) and 32-bit integer (``I``) images are scaled from 0..65535 to 0..255
-  (``round(v / 257)``); float (``F``) images are clipped to 0..255.
+  (``round(v / 257)``); float (``F``) images are clipped to 0..255;
+- an EXIF orientation tag (photos from phones and cameras) is applied
+  (``PIL.ImageOps.exif_transpose``), so the pixels are the right way up, as viewers show them.
 
 Images whose header declares more than ``max_pixels`` pixels (default 2**26, about 67
 megapixels; ``RESVISION_MAX_IMAGE_PIXELS`` changes it) are refused before decoding, so a
@@ -21,7 +23,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 1 << 26
 
@@ -114,6 +116,8 @@ def open_image(
                     "max_pixels=... or the RESVISION_MAX_IMAGE_PIXELS environment variable"
                 )
             img.load()
+            if exif_orientation(img) != 1:
+                img = ImageOps.exif_transpose(img)
     except ImageDecodeError:
         raise
     except UnidentifiedImageError as exc:
@@ -129,6 +133,22 @@ def open_image(
     if mode == "L":
         return img if img.mode == "L" else _to_rgb(img).convert("L")
     return _to_rgb(img)
+
+
+def exif_orientation(img: Image.Image) -> int:
+    """The EXIF orientation tag of an opened image (1, upright, when it has none)."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block: the pixels are still usable as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def oriented_size(img: Image.Image) -> tuple[int, int]:
+    """``(width, height)`` as decoded, after the EXIF orientation (5 to 8 swap the sides);
+    read from the header alone."""
+    width, height = img.size
+    return (height, width) if exif_orientation(img) >= 5 else (width, height)
 
 
 def decode_rgb(

@@ -35,7 +35,13 @@ from torch.utils.data import Dataset
 from resvision.data.backend import check_backend
 from resvision.data.cache import atomic_write_bytes, cache_dir, cached_arrays, fingerprint
 from resvision.data.datasets.base import check_transform, finish_item
-from resvision.data.images import ImageDecodeError, decode_rgb, max_image_pixels, open_image
+from resvision.data.images import (
+    ImageDecodeError,
+    decode_rgb,
+    max_image_pixels,
+    open_image,
+    oriented_size,
+)
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 CHECKS = ("none", "header", "full")
@@ -63,7 +69,7 @@ def _check_file(path: str, full: bool, limit: int) -> tuple[str | None, tuple[in
             img = open_image(path, max_pixels=limit)
             return None, (img.height, img.width)
         with Image.open(path) as img:
-            w, h = img.size
+            w, h = oriented_size(img)
         if w * h > limit:
             return f"{w}x{h} pixels is above the limit of {limit} (a decompression bomb?)", None
         return None, (h, w)
@@ -200,7 +206,7 @@ class DatasetFolder(Dataset):
         return classes
 
     def _check_files(self, files: list[str], check: str) -> None:
-        key = fingerprint(files, extra=f"check:{check}:{self.max_pixels}")
+        key = fingerprint(files, extra=f"check:{check}:{self.max_pixels}:exif")
         memo = None
         try:
             memo = cache_dir("scans") / f"{key}.json"
@@ -297,7 +303,7 @@ class DatasetFolder(Dataset):
                     images[i] = hwc.transpose(2, 0, 1)
                 return {"images": images}
 
-            key = fingerprint(paths, extra="folder-rgb")
+            key = fingerprint(paths, extra="folder-rgb-exif")  # decoded upright (EXIF applied)
             self._images = cached_arrays("folder", key, build)["images"]
         labels = torch.as_tensor(self.targets, dtype=torch.int64)
         return torch.from_numpy(self._images), labels

@@ -139,6 +139,16 @@ def test_batch_logs_carry_values_only_on_logging_steps():
     assert logs["loss"] != rec.batch_logs[-1][1]["loss"]
 
 
+def test_logged_batch_losses_are_the_batch_losses():
+    rec = _Recorder()
+    model = _linear_model()
+    model.fit(_data(20), batch_size=4, epochs=1, log_freq=1, verbose=0, callbacks=[rec])
+    losses = [logs["loss"] for _, logs in rec.batch_logs]
+    # Five equal batches: the epoch's loss is the mean of the logged ones (not a flag's 1.0).
+    assert sum(losses) / 5 == pytest.approx(rec.epoch_logs[0][1]["loss"], rel=1e-6)
+    assert len(set(losses)) > 1
+
+
 class _Flip:
     """An iterable of batches whose labels change from epoch to epoch (all 0, then all 1)."""
 

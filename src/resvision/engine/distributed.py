@@ -558,6 +558,16 @@ class DistributedTraining:
         assert self.ddp is not None
         return self.ddp.no_sync()
 
+    def sync_buffers(self) -> None:
+        """Give every process rank 0's buffers (BatchNorm running statistics).
+
+        DDP broadcasts them before each training forward, and each process then updates them
+        with its own batch: after the last step of an epoch they differ. Evaluation and the
+        checkpoint (rank 0's) must see the same ones.
+        """
+        for buffer in self.network.buffers():
+            torch.distributed.broadcast(buffer, src=0)
+
     def all_reduce_gradients(self) -> None:
         """Average the gradients over the processes by hand (a group that ended under no_sync)."""
         grads = [p.grad for p in self.network.parameters() if p.grad is not None]

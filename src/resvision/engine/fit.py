@@ -415,7 +415,8 @@ def run_fit(model: Model, **kw: Any) -> None:
             )
             iterator = None
             session.losses.read(epoch if check_finite else None)
-            if world > 1:
+            if trainer is not None:
+                trainer.sync_buffers()  # evaluate with, and save, the same BN statistics
                 share_stop_request()
             if guard.requested is not None:
                 if save_dir is not None:

@@ -340,7 +340,7 @@ class LossTracker:
                     raise NonFiniteLossError(value, epoch, step, global_step, what="weights")
                 self.total += value * size
                 self.count += size
-            self.last = values[-1]
+            self.last = values[len(self.pending) - 1]  # the flags come after the losses
             self.pending.clear()
         return self.last
 

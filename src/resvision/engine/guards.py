@@ -46,7 +46,14 @@ def _checks_labels(loss_fn: Any) -> bool:
 def label_bounds(labels: Sequence[Any], loss_fn: Any) -> tuple[int, int] | None:
     """``(min, max)`` of the class-index labels on the host (ignored index left out), or None
     when there is nothing to check cheaply (labels already on a device, soft labels, a loss
-    that is not cross-entropy / NLL)."""
+    that is not cross-entropy / NLL).
+
+    Examples:
+        >>> label_bounds([torch.tensor([3, -100, 0, 7])], nn.CrossEntropyLoss())
+        (0, 7)
+        >>> label_bounds([torch.tensor([0.2, 0.8])], nn.CrossEntropyLoss()) is None  # soft
+        True
+    """
     if not _checks_labels(loss_fn) or len(labels) != 1:
         return None
     y = labels[0]
@@ -65,7 +72,15 @@ def label_bounds(labels: Sequence[Any], loss_fn: Any) -> tuple[int, int] | None:
 
 
 def check_label_bounds(bounds: tuple[int, int] | None, outputs: Sequence[Any]) -> None:
-    """Raise :class:`LabelRangeError` when ``bounds`` do not fit the first output's classes."""
+    """Raise :class:`LabelRangeError` when ``bounds`` do not fit the first output's classes.
+
+    Examples:
+        >>> check_label_bounds((0, 9), [torch.zeros(2, 10)])
+        >>> check_label_bounds((0, 10), [torch.zeros(2, 10)])
+        Traceback (most recent call last):
+        ...
+        resvision.engine.guards.LabelRangeError: label 10 in a batch is outside the 10 classes ...
+    """
     if bounds is None or not outputs:
         return
     logits = outputs[0]
@@ -80,7 +95,15 @@ def check_label_bounds(bounds: tuple[int, int] | None, outputs: Sequence[Any]) -
 
 
 def check_dataset_labels(labels: torch.Tensor, num_classes: int | None, loss_fn: Any) -> None:
-    """Check a whole label tensor once (the fast loader's labels) against ``num_classes``."""
+    """Check a whole label tensor once (the fast loader's labels) against ``num_classes``.
+
+    Examples:
+        >>> check_dataset_labels(torch.tensor([0, 2, 1]), 3, nn.CrossEntropyLoss())
+        >>> check_dataset_labels(torch.tensor([0, 3]), 3, nn.CrossEntropyLoss())
+        Traceback (most recent call last):
+        ...
+        resvision.engine.guards.LabelRangeError: label 3 in the training data is outside ...
+    """
     if num_classes is None or not _checks_labels(loss_fn) or labels.numel() == 0:
         return
     kept = labels[labels != loss_fn.ignore_index]
@@ -100,6 +123,15 @@ def state_finite(network: nn.Module) -> torch.Tensor | None:
     update that overflows (a huge learning rate) and BatchNorm statistics that overflowed in
     the forward pass. The norms come from one fused ``_foreach_norm``; their sum is finite
     exactly when every tensor is (barring a sum above the float32 range, itself trouble).
+
+    Examples:
+        >>> net = nn.Linear(2, 1)
+        >>> float(state_finite(net))
+        1.0
+        >>> with torch.no_grad():
+        ...     _ = net.bias.fill_(float("nan"))
+        >>> float(state_finite(net))
+        0.0
     """
     tensors = [p.detach() for p in network.parameters()]
     tensors += [b for b in network.buffers() if b.is_floating_point()]

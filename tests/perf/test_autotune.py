@@ -113,3 +113,45 @@ def test_auto_bf16_run_resumes_bit_identically(native: None, tmp_path) -> None:
     resumed = _fit(tmp_path / "b", 4, resume=True)
     for key, value in whole.items():
         assert torch.equal(value, resumed[key]), key
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cpu_bf16_conv_gradients_match_plain_autocast(bias: bool, channels_last: bool) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=bias)
+    x = torch.randn(4, 8, 9, 9)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    results = []
+    for ctx in (lambda: torch.autocast("cpu", dtype=torch.bfloat16), autotune.cpu_bf16_autocast,
+                None):  # fmt: skip
+        conv.zero_grad()
+        x.grad = None
+        if ctx is None:  # the fp32 reference
+            out = conv(x)
+        else:
+            with ctx():
+                out = conv(x)
+        out.float().square().sum().backward()
+        results.append((out.float(), x.grad.clone(), [p.grad.clone() for p in conv.parameters()]))
+    (plain, ours, ref) = results
+    torch.testing.assert_close(ours[0], plain[0], rtol=0, atol=0)  # same bf16 forward
+    torch.testing.assert_close(ours[1], plain[1], rtol=0, atol=0)  # same bf16 input gradient
+    for g_ours, g_plain, g_ref in zip(ours[2], plain[2], ref[2]):
+        assert g_ours.dtype == torch.float32
+        # fp32 accumulation of the same bf16 products: at least as close to fp32 as bf16's
+        err_ours = (g_ours - g_ref).abs().max()
+        err_plain = (g_plain - g_ref).abs().max()
+        assert err_ours <= err_plain * 1.01 + 1e-6
+        torch.testing.assert_close(g_ours, g_plain, rtol=2e-2, atol=2e-2 * g_ref.abs().max())
+
+
+def test_cpu_bf16_autocast_leaves_inference_and_frozen_weights_alone() -> None:
+    conv = nn.Conv2d(3, 4, 3).requires_grad_(False)
+    with autotune.cpu_bf16_autocast():
+        assert conv(torch.randn(1, 3, 5, 5)).dtype == torch.bfloat16
+        with torch.no_grad():
+            assert nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 5, 5)).dtype == torch.bfloat16

@@ -115,22 +115,25 @@ def describe_pretrained(network: nn.Module) -> str | None:
     return line
 
 
-def effective_lr(cfg: Config) -> float:
-    """``optim.lr``, scaled by ``batch_size / optim.lr_reference_batch`` when that is set.
+def effective_lr(cfg: Config, world_size: int = 1) -> float:
+    """``optim.lr``, scaled by ``global batch / optim.lr_reference_batch`` when that is set.
+
+    The global batch is ``batch_size * world_size``: with several processes each trains on
+    ``batch_size`` samples per step (the linear scaling rule, Goyal et al. 2017).
 
     Examples:
         >>> cfg = Config()
         >>> cfg.optim.lr, cfg.optim.lr_reference_batch, cfg.train.batch_size = 0.1, 256, 512
-        >>> effective_lr(cfg)
-        0.2
+        >>> effective_lr(cfg), effective_lr(cfg, world_size=4)
+        (0.2, 0.8)
     """
     lr = cfg.optim.lr
     if cfg.optim.lr_reference_batch:
-        lr = lr * cfg.train.batch_size / cfg.optim.lr_reference_batch
+        lr = lr * cfg.train.batch_size * world_size / cfg.optim.lr_reference_batch
     return lr
 
 
-def build_schedule(cfg: Config, steps_per_epoch: int) -> Any:
+def build_schedule(cfg: Config, steps_per_epoch: int, world_size: int = 1) -> Any:
     """The learning-rate schedule of ``schedule.*``, stepped once per optimizer step.
 
     Epoch counts (``warmup_epochs``, ``milestones``, ``step_size``) may be fractional and are
@@ -138,7 +141,9 @@ def build_schedule(cfg: Config, steps_per_epoch: int) -> Any:
 
     Args:
         cfg: the config.
-        steps_per_epoch: optimizer steps per epoch.
+        steps_per_epoch: optimizer steps per epoch (of one process when distributed).
+        world_size: processes training together (the global batch scales the learning rate,
+            see :func:`effective_lr`).
 
     Returns:
         A float (constant rate) or a ``resvision.optim.lr`` schedule.
@@ -156,7 +161,7 @@ def build_schedule(cfg: Config, steps_per_epoch: int) -> Any:
     from resvision.optim import lr as schedules
 
     sch = cfg.schedule
-    lr = effective_lr(cfg)
+    lr = effective_lr(cfg, world_size)
     total = max(1, steps_per_epoch * cfg.train.epochs)
     warmup = round(sch.warmup_epochs * steps_per_epoch)
     if warmup >= total:

@@ -116,8 +116,8 @@ class OptimSection:
     momentum: float = field(default=0.9, metadata=_range(0, 1))
     nesterov: bool = False
     weight_decay: float = field(default=5e-4, metadata=_range(0))
-    #: Linear scaling rule (Goyal et al. 2017): the learning rate used is lr * batch_size / this.
-    #: None: lr is used as given.
+    #: Linear scaling rule (Goyal et al. 2017): the learning rate used is lr * global batch / this,
+    #: the global batch being batch_size * processes (--nproc, torchrun). None: lr as given.
     lr_reference_batch: int | None = field(default=None, metadata=_range(1))
 
 
@@ -156,6 +156,9 @@ class TrainSection:
     #: Exponential moving average of the weights, evaluated in place of the raw weights.
     ema_decay: float | None = field(default=None, metadata=_range(0, 1, high_open=True))
     accumulate_grad_batches: int = field(default=1, metadata=_range(1))
+    #: With several processes (--nproc, torchrun): BatchNorm statistics over all processes'
+    #: batches (for small per-process batches). batch_size is per process.
+    sync_bn: bool = False
     seed: int = field(default=0, metadata=_range(0, 2**63 - 1))
     #: Deterministic algorithms: bit-identical reruns and resumes on CPU, slower on GPU.
     deterministic: bool = False

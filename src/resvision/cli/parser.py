@@ -97,6 +97,13 @@ TRAIN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         {"action": argparse.BooleanOptionalAction, "help": "torch.compile the network"},
     ),
     "--ema": ("train.ema_decay", {"type": float, "metavar": "DECAY", "help": "EMA of the weights"}),
+    "--sync-bn": (
+        "train.sync_bn",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "with --nproc / torchrun: BatchNorm statistics over all processes",
+        },
+    ),
     "--seed": ("train.seed", {"type": int, "metavar": "N"}),
     "--deterministic": (
         "train.deterministic",
@@ -140,6 +147,9 @@ examples:
   resvision train --data ~/data/pets --model resnet18 --epochs 10 --image-size 224
   resvision train --config fast_cifar10 --set optim.lr=0.2 --set train.epochs=30
   resvision train --resume runs/resnet20-sample-20260101-120000   # continue a stopped run
+  resvision train --config resnet20_cifar10 --nproc 4   # 4 processes (GPUs) of this machine
+  torchrun --nnodes 2 --nproc_per_node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29400 \
+      -m resvision train --config imagenet_resnet50    # several machines (same on each)
 """
 
 
@@ -211,6 +221,13 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         help="override a config key, e.g. --set schedule.milestones=[82,123] (repeatable)",
     )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train on N processes of this machine (one per GPU; data-parallel, through "
+        "torch.distributed.run); --batch-size is per process",
+    )
     for flag, (key, kwargs) in TRAIN_FLAGS.items():
         kwargs = {"default": None, **kwargs}
         help_text = kwargs.get("help")
@@ -322,6 +339,7 @@ def parse(argv: list[str] | None) -> tuple[Parser, argparse.Namespace]:
     if extras:
         sub = _subcommand_parser(parser, args.command)
         raise unknown_arguments_error(sub or parser, extras)
+    args.argv = argv  # `train --nproc N` starts the same command line on N processes
     return parser, args
 
 

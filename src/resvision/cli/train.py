@@ -107,6 +107,12 @@ def run_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_yaml(cfg), end="")
         return 0
+    if getattr(args, "nproc", None) is not None:
+        from resvision.cli.launch import check_nproc
+
+        check_nproc(args.nproc)
+        if args.nproc > 1:
+            return _launch(args, cfg)
     from resvision.cli.data_setup import data_kind, folder_root, folder_splits
 
     if data_kind(cfg.data.name) == "folder":  # the cheap checks first, before torch loads
@@ -127,8 +133,13 @@ def run_train(args: argparse.Namespace) -> int:
 
     check_model_name(cfg.model.name)
 
-    data = open_data(cfg.data, model_size=model_info(cfg.model.name).input_size[1])
-    device = resolve_device_name(cfg.train.device)
+    device = _process_device(cfg.train.device)
+    from resvision.engine import distributed
+
+    world, main = distributed.world_size(), distributed.rank() == 0
+    say = print if main else _silent  # rank 0 alone prints and writes the run folder
+    with distributed.main_process_first():  # rank 0 downloads; the others then read its files
+        data = open_data(cfg.data, model_size=model_info(cfg.model.name).input_size[1])
     _configure_determinism(cfg)
 
     import torch
@@ -141,6 +152,7 @@ def run_train(args: argparse.Namespace) -> int:
     run_dir = (
         Path(cfg.output.dir) if cfg.output.dir else default_run_dir(cfg.model.name, cfg.data.name)
     )
+    run_dir = Path(distributed.broadcast_object(str(run_dir)))  # one folder for all processes
     ckpt_dir = run_dir / CHECKPOINT_DIR
     resume = runinfo.resume_target(cfg.output.resume, run_dir)
     if resume is None and cfg.output.resume not in (None, "auto"):
@@ -162,23 +174,31 @@ def run_train(args: argparse.Namespace) -> int:
             f"run folder {str(run_dir)!r} already holds checkpoints; continue it with "
             f"--resume {run_dir}, or choose another --output"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_dir.mkdir(exist_ok=True)
-    atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(cfg))
     env = environment(cfg.train.seed, str(device))
     if resumed_dir is not None:
         env["resumed_from"] = str(resume) if resume else None
-    write_json(run_dir / ENV_FILE, env)
+    if world > 1:
+        env["world_size"] = world
+        env["global_batch"] = cfg.train.batch_size * world * cfg.train.accumulate_grad_batches
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt_dir.mkdir(exist_ok=True)
+        atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(cfg))
+        write_json(run_dir / ENV_FILE, env)
 
     from resvision.engine.fit import seed_everything
 
     # Seeded before the network is built, so that --seed fixes the initial weights too (a
     # resumed run takes its weights and random states from the checkpoint instead).
     seed_everything(cfg.train.seed)
-    network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
+    with distributed.main_process_first():  # pretrained weights: one download
+        network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
     model = resvision.Model(network, device=device)
-    spe = steps_per_epoch(len(data.train), cfg.train.batch_size, cfg.train.accumulate_grad_batches)
-    schedule = build_schedule(cfg, spe)
+    # Each process trains on its shard: len // world samples per epoch (see data.sampling).
+    spe = steps_per_epoch(
+        len(data.train) // world, cfg.train.batch_size, cfg.train.accumulate_grad_batches
+    )
+    schedule = build_schedule(cfg, spe, world)
     optimizer = build_optimizer(cfg.optim, model.parameters(), schedule)
     loss = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
     topk = (1, 5) if len(data.classes) > 5 else (1,)
@@ -199,11 +219,16 @@ def run_train(args: argparse.Namespace) -> int:
         cbks.append(callbacks.FreezeBackbone(unfreeze_at_epoch=cfg.model.unfreeze_epoch))
     started_from = describe_pretrained(network)
     if started_from:
-        print(started_from, flush=True)
+        say(started_from, flush=True)
 
-    print(
+    say(
         f"training {cfg.model.name} on {data.description} ({len(data.train)} images, "
         f"{len(data.classes)} classes) for {cfg.train.epochs} epochs on {device}"
+        + (
+            f" and {world - 1} more processes (global batch {env['global_batch']})"
+            if world > 1
+            else ""
+        )
         + (f", at most {cfg.train.max_steps} steps" if cfg.train.max_steps else "")
         + f"\nrun folder: {run_dir}",
         flush=True,
@@ -227,22 +252,36 @@ def run_train(args: argparse.Namespace) -> int:
             num_iters=cfg.train.max_steps,
             resume=resume,
             seed=cfg.train.seed,
+            sync_bn=cfg.train.sync_bn,
         )
     except KeyboardInterrupt:
-        print(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+        say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
         return EXIT_INTERRUPTED
     except SystemExit:  # SIGTERM (a scheduler's time limit): the engine saved last.pt first
-        print(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+        say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
         raise
+    except RuntimeError as err:
+        if world == 1 or not distributed.is_peer_failure(err) or getattr(args, "debug", False):
+            raise
+        # Another process died or hung: its own error and the launcher's report say more.
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(
+            f"resvision: rank {distributed.rank()}: lost contact with another process ({first}); "
+            "the launcher reports which process failed first",
+            file=sys.stderr,
+        )
+        distributed.abandon()  # exits: tearing down a broken process group can abort
     except (NonFiniteLossError, CheckpointWriteError) as err:
         print(f"resvision: training stopped: {err}", file=sys.stderr)
-        print(
+        say(
             f"checkpoints written before the failure are kept in {ckpt_dir}; continue with "
             f"`resvision train --resume {run_dir}` once the cause is fixed",
             file=sys.stderr,
         )
         return 1
     train_seconds = time.perf_counter() - started
+    if not main:  # fit ended with a barrier: final.pt is written; rank 0 evaluates and reports
+        return 0
 
     started = time.perf_counter()
     evaluation = final_evaluation(model, data, run_dir, cfg, callbacks=[ema] if ema else None)
@@ -258,3 +297,35 @@ def run_train(args: argparse.Namespace) -> int:
         report = build_report(run_dir)
     print(runinfo.finished_message(run_dir, ckpt_dir, evaluation, report, env))
     return 0
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """``print`` on the processes other than rank 0."""
+
+
+def _process_device(name: str) -> Any:
+    """This process's device; under torchrun also its process group (so rank is known)."""
+    from resvision.engine import distributed
+
+    try:
+        distributed.select_local_device()  # under torchrun: 'auto' / 'cuda' = own GPU
+        device = resolve_device_name(name)
+        distributed.init_distributed(device)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return device
+
+
+def _launch(args: argparse.Namespace, cfg: Config) -> int:
+    """``train --nproc N``: the same command on N processes, in one run folder."""
+    from resvision.cli.launch import launch, worker_arguments
+
+    extra = []
+    if not cfg.output.dir:  # a folder named by the clock: choose it once, for every process
+        extra = ["--output", str(default_run_dir(cfg.model.name, cfg.data.name))]
+    print(
+        f"starting {args.nproc} processes on this machine (global batch "
+        f"{cfg.train.batch_size * args.nproc * cfg.train.accumulate_grad_batches})",
+        flush=True,
+    )
+    return launch(args.nproc, worker_arguments(args.argv, extra))

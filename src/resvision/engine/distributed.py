@@ -35,6 +35,7 @@ import copy
 import datetime
 import math
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -232,6 +233,17 @@ def _shutdown() -> None:
             dist.destroy_process_group()
 
 
+def abandon(status: int = 1) -> None:
+    """Exit at once after a peer failure, without tearing down the broken process group.
+
+    Destroying a gloo or NCCL group whose peers are gone can block or abort (SIGABRT) in C++
+    destructors; the launcher stops the job anyway. Output streams are flushed first.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def communication_device() -> torch.device:
     """Where tensors for collectives must live: this process's GPU with NCCL, else the CPU."""
     dist = torch.distributed
@@ -406,6 +418,34 @@ def check_same_length(steps: int | None, what: str = "training batches per epoch
             "every process must run the same number of steps: pass a Dataset (resvision shards "
             "it evenly) or a DataLoader with a DistributedSampler and drop_last=True"
         )
+
+
+#: What gloo and NCCL say when a peer process died or stopped answering.
+_PEER_FAILURE_MARKERS = (
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "Broken pipe",
+    "Timed out",
+    "timed out",
+    "NCCL communicator was aborted",
+    "NCCL error",
+)
+
+
+def is_peer_failure(err: BaseException) -> bool:
+    """True when ``err`` is a collective failing because another process died or hung.
+
+    Examples:
+        >>> is_peer_failure(RuntimeError("pair.cc:553] Connection closed by peer [127.0.0.1]"))
+        True
+        >>> is_peer_failure(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+        False
+    """
+    dist_error = getattr(torch.distributed, "DistError", None)
+    if dist_error is not None and isinstance(err, dist_error):
+        return True
+    text = str(err)
+    return any(marker in text for marker in _PEER_FAILURE_MARKERS)
 
 
 def sharded_world_size(loader: Any) -> int:

@@ -45,6 +45,7 @@ def test_train_nproc_2_makes_one_run_folder_whose_numbers_agree(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert out.count("training resnet20") == 1, out  # rank 0 alone prints
+    assert out.count("speed settings:") <= 1, out  # also before fit starts the process group
     assert "global batch 32" in out
     assert out.count("Eval samples: 1000") == 1, out  # both shards counted, once
 

@@ -126,6 +126,21 @@ def world_size() -> int:
     return torch.distributed.get_world_size() if is_distributed() else 1
 
 
+def is_main_process() -> bool:
+    """True on the process that prints and writes files: rank 0, or the only process.
+
+    Before the process group starts (early in ``fit``), ``RANK`` from the launcher decides.
+
+    Examples:
+        >>> is_main_process()
+        True
+    """
+    if is_distributed():
+        return rank() == 0
+    info = launch_environment()
+    return info is None or info.rank == 0
+
+
 def select_local_device() -> None:
     """Under ``torchrun`` with GPUs, make ``cuda`` mean this process's GPU (``LOCAL_RANK``).
 

@@ -327,9 +327,8 @@ class Model:
         """
         from resvision.engine.fit import run_fit
 
-        dist = torch.distributed
-        is_rank0 = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-        if verbose and is_rank0 and not self._settings_reported and self.auto_settings is not None:
+        main = distributed.is_main_process()  # also before fit starts the process group
+        if verbose and main and not self._settings_reported and self.auto_settings is not None:
             if self.auto_settings.chosen:
                 print(self.auto_settings.describe(), flush=True)
             self._settings_reported = True

@@ -20,6 +20,9 @@ key            content
                a loader without one, the random states at the start of the epoch
 ``config``     the ``fit`` arguments, amp level, network and optimizer class names
 ``meta``       ``saved_at`` (ns since the epoch), torch and resvision versions
+``ranks``      only when written inside an epoch of a distributed run: one
+               ``{'metrics', 'grads', 'rng'}`` per rank (the top-level ones are rank 0's), so
+               that each process resumes with its own
 =============  ==============================================================================
 
 Files are written atomically (temporary file in the same folder, flush, fsync, ``os.replace``),

@@ -82,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=None, help=f"comma-separated sections of {SECTIONS}")
     p.add_argument("--data-root", default=None, help="extracted CIFAR-10 (JPEG) tree")
     p.add_argument("--tta-epochs", type=int, default=None, help="override the recipe's epochs")
+    p.add_argument(
+        "--tta-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the fast_cifar10 preset (e.g. train.amp=off)",
+    )
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     p.add_argument("--device", default=None, help="default: CUDA when available, else CPU")
     p.add_argument("--markdown", action="store_true", help="also print the Markdown table")
@@ -141,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                         os.makedirs(args.out, exist_ok=True)
                         png = os.path.join(args.out, f"{machine_slug(info)}-tta.png")
                         rows, extra["tta"] = time_to_accuracy.run(
-                            root=str(root), epochs=args.tta_epochs, png=png)  # fmt: skip
+                            root=str(root), epochs=args.tta_epochs, png=png,
+                            overrides=tuple(args.tta_set))  # fmt: skip
             else:
                 from benchmarks import inference
 

@@ -55,15 +55,17 @@ def _extract(archive: str, into: str) -> float:
     return time.perf_counter() - t0
 
 
-def recipe_config(root: Path, epochs: int | None = None, seed: int = 0) -> Any:
-    """The ``fast_cifar10`` preset with the data folder ``root`` (and other epochs)."""
+def recipe_config(
+    root: Path, epochs: int | None = None, seed: int = 0, overrides: tuple[str, ...] = ()
+) -> Any:
+    """The ``fast_cifar10`` preset with the data folder ``root`` (other epochs, ``--set``s)."""
     from resvision.cli.config import resolve
     from resvision.cli.presets import find_config
 
-    overrides = [f"data.name={root}", f"train.seed={seed}"]
+    sets = [f"data.name={root}", f"train.seed={seed}", *overrides]
     if epochs is not None:
-        overrides.append(f"train.epochs={epochs}")
-    return resolve(find_config("fast_cifar10"), {}, overrides)
+        sets.append(f"train.epochs={epochs}")
+    return resolve(find_config("fast_cifar10"), {}, sets)
 
 
 def train_once(cfg: Any, data: Any, device: torch.device, start: float) -> dict[str, Any]:
@@ -116,12 +118,14 @@ def train_once(cfg: Any, data: Any, device: torch.device, start: float) -> dict[
     }
 
 
-def train_recipe(root: Path, epochs: int | None, seed: int = 0) -> dict[str, Any]:
+def train_recipe(
+    root: Path, epochs: int | None, seed: int = 0, overrides: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Run the preset on the folder ``root``; returns timings, accuracy and the curve."""
     import resvision
     from resvision.cli.data_setup import open_data
 
-    cfg = recipe_config(root, epochs, seed)
+    cfg = recipe_config(root, epochs, seed, overrides)
     start = time.perf_counter()
     data = open_data(cfg.data)
     device = resvision.engine.device.resolve_device(None)
@@ -173,7 +177,11 @@ def plot(run: dict[str, Any], path: str) -> str | None:
 
 
 def run(
-    *, root: str | None = None, epochs: int | None = None, png: str | None = None
+    *,
+    root: str | None = None,
+    epochs: int | None = None,
+    png: str | None = None,
+    overrides: tuple[str, ...] = (),
 ) -> tuple[list[Result], dict[str, Any]]:
     """Extract (unless ``root`` is given), train, evaluate; rows plus the raw run."""
     with tempfile.TemporaryDirectory(prefix="resvision-tta-") as tmp:
@@ -192,13 +200,15 @@ def run(
                 ], {}
             extract = _extract(SHARED_ARCHIVE, tmp)
             root = tmp
-        run_ = train_recipe(Path(root), epochs)
+        run_ = train_recipe(Path(root), epochs, overrides=overrides)
+    run_["overrides"] = list(overrides)
     run_["extract_seconds"] = extract
     if png:
         run_["png"] = plot(run_, png)
     note = (
         f"{run_['epochs']} epochs, train {run_['train_seconds'] / 60:.1f} min at "
         f"{run_['images_per_s']:.0f} images/s; {run_['settings']}"
+        + (f"; --set {' '.join(overrides)}" if overrides else "")
     )
     rows = [
         Result("time-to-acc", "fast_cifar10 CIFAR-10 (JPEG) test acc (6-view TTA)",

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import torch
 
 # Far above what teardown takes (seconds), far below "forever".
 BOUND_S = 90
@@ -111,3 +112,34 @@ def test_killing_one_rank_ends_the_job_with_an_error_naming_it(tmp_path):
     assert report[0] == f"rank 1 (local rank 1, pid {victim}) was killed by signal SIGKILL", err
     assert report[1].startswith("rank 0 (local rank 0, pid "), err
     assert "rank 0: lost contact with another process" in err
+
+
+def test_sigterm_stops_every_rank_at_the_same_step_with_a_resumable_checkpoint(tmp_path):
+    # A scheduler's time limit: the launcher passes SIGTERM on; the processes agree on the
+    # step to stop at, rank 0 writes last.pt holding every rank's state, all exit.
+    run = tmp_path / "run"
+    parent = subprocess.Popen(
+        [*TRAIN, "--epochs", "50", "--set", "train.log_freq=2", "--output", str(run)],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not _rows(run / "metrics.jsonl"):
+            assert parent.poll() is None, parent.communicate()
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        parent.send_signal(signal.SIGTERM)
+        out, err = parent.communicate(timeout=BOUND_S)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate()
+    assert parent.returncode == 128 + signal.SIGTERM, out + err
+    assert err.count("a resumable checkpoint is in") == 1, err
+    last = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert last["progress"]["batch"] % 2 == 0  # a logging step: where the ranks agree
+    assert len(last["ranks"]) == 2

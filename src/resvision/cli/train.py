@@ -138,7 +138,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     world, main = distributed.world_size(), distributed.rank() == 0
     say = print if main else _silent  # rank 0 alone prints and writes the run folder
-    with distributed.main_process_first():  # rank 0 downloads; the others then read its files
+    with distributed.main_process_first():  # one download per machine, then the others read it
         data = open_data(cfg.data, model_size=model_info(cfg.model.name).input_size[1])
     _configure_determinism(cfg)
 
@@ -191,7 +191,7 @@ def run_train(args: argparse.Namespace) -> int:
     # Seeded before the network is built, so that --seed fixes the initial weights too (a
     # resumed run takes its weights and random states from the checkpoint instead).
     seed_everything(cfg.train.seed)
-    with distributed.main_process_first():  # pretrained weights: one download
+    with distributed.main_process_first():  # pretrained weights: one download per machine
         network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
     model = resvision.Model(network, device=device)
     # Each process trains on its shard: len // world samples per epoch (see data.sampling).

@@ -280,17 +280,25 @@ def barrier() -> None:
 
 @contextlib.contextmanager
 def main_process_first() -> Iterator[None]:
-    """Run the block on rank 0 first, then on the others (downloads, cache files).
+    """Run the block on each machine's first process, then on the others (downloads, caches).
+
+    The first process of every machine (local rank 0) runs the block while the others wait;
+    then they run it and find its files. One barrier, on every process.
 
     Examples:
         >>> with main_process_first():
-        ...     print("rank 0 downloads, the others then find the files")
-        rank 0 downloads, the others then find the files
+        ...     print("local rank 0 downloads, the others then find the files")
+        local rank 0 downloads, the others then find the files
     """
-    if rank() != 0:
+    if not is_distributed():
+        yield
+        return
+    info = launch_environment()
+    first = (info.local_rank if info is not None else rank()) == 0
+    if not first:
         barrier()
     yield
-    if rank() == 0:
+    if first:
         barrier()
 
 

@@ -26,35 +26,36 @@ EXAMPLES = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
-# Every numeric key, from the config's documentation: (type, lowest, highest, highest excluded).
+# Every numeric key, from the config's documentation:
+# (type, lowest, highest, lowest excluded, highest excluded).
 # None as a value is accepted where the key is optional.
 NUMERIC = {
-    "model.unfreeze_epoch": (int, 0, None, False),
-    "model.num_classes": (int, 1, None, False),
-    "data.image_size": (int, 1, None, False),
-    "data.eval_resize": (int, 1, None, False),
-    "data.num_workers": (int, 0, None, False),
-    "optim.lr": (float, 0, None, False),
-    "optim.momentum": (float, 0, 1, False),
-    "optim.weight_decay": (float, 0, None, False),
-    "optim.lr_reference_batch": (int, 1, None, False),
-    "schedule.warmup_epochs": (float, 0, None, False),
-    "schedule.step_size": (float, 1e-300, None, False),
-    "schedule.gamma": (float, 0, None, False),
-    "schedule.min_lr": (float, 0, None, False),
-    "schedule.pct_start": (float, 0, 1, False),
-    "train.epochs": (int, 1, None, False),
-    "train.batch_size": (int, 1, None, False),
-    "train.label_smoothing": (float, 0, 1, True),
-    "train.ema_decay": (float, 0, 1, True),
-    "train.accumulate_grad_batches": (int, 1, None, False),
-    "train.seed": (int, 0, 2**63 - 1, False),
-    "train.max_steps": (int, 1, None, False),
-    "train.eval_freq": (int, 1, None, False),
-    "train.save_freq": (int, 1, None, False),
-    "train.save_steps": (int, 1, None, False),
-    "train.log_freq": (int, 1, None, False),
-    "output.misclassified": (int, 0, None, False),
+    "model.unfreeze_epoch": (int, 0, None, False, False),
+    "model.num_classes": (int, 1, None, False, False),
+    "data.image_size": (int, 1, None, False, False),
+    "data.eval_resize": (int, 1, None, False, False),
+    "data.num_workers": (int, 0, None, False, False),
+    "optim.lr": (float, 0, None, False, False),
+    "optim.momentum": (float, 0, 1, False, False),
+    "optim.weight_decay": (float, 0, None, False, False),
+    "optim.lr_reference_batch": (int, 1, None, False, False),
+    "schedule.warmup_epochs": (float, 0, None, False, False),
+    "schedule.step_size": (float, 0, None, True, False),
+    "schedule.gamma": (float, 0, None, True, False),
+    "schedule.min_lr": (float, 0, None, False, False),
+    "schedule.pct_start": (float, 0, 1, True, True),
+    "train.epochs": (int, 1, None, False, False),
+    "train.batch_size": (int, 1, None, False, False),
+    "train.label_smoothing": (float, 0, 1, False, True),
+    "train.ema_decay": (float, 0, 1, False, True),
+    "train.accumulate_grad_batches": (int, 1, None, False, False),
+    "train.seed": (int, 0, 2**63 - 1, False, False),
+    "train.max_steps": (int, 1, None, False, False),
+    "train.eval_freq": (int, 1, None, False, False),
+    "train.save_freq": (int, 1, None, False, False),
+    "train.save_steps": (int, 1, None, False, False),
+    "train.log_freq": (int, 1, None, False, False),
+    "output.misclassified": (int, 0, None, False, False),
 }
 CHOICES = {
     "data.augment": ("none", "flip", "flip-crop", "imagenet"),
@@ -88,7 +89,7 @@ def assert_usage_error(code: int, out: str, err: str) -> None:
 def value_is_valid(key: str, value: object) -> bool:
     """Whether the documentation accepts ``value`` (as resolved) for ``key``."""
     if key in NUMERIC:
-        kind, low, high, high_open = NUMERIC[key]
+        kind, low, high, low_open, high_open = NUMERIC[key]
         items = value if isinstance(value, list) else [value]
         for item in items:
             if item is None:
@@ -97,7 +98,7 @@ def value_is_valid(key: str, value: object) -> bool:
                 return False
             if kind is int and not float(item).is_integer():
                 return False
-            if not math.isfinite(item) or item < low:
+            if not math.isfinite(item) or (item <= low if low_open else item < low):
                 return False
             if high is not None and (item >= high if high_open else item > high):
                 return False

@@ -134,11 +134,11 @@ class ScheduleSection:
     milestones: list[float] = field(default_factory=list, metadata=_range(0))
     #: 'step': every this many epochs the learning rate is multiplied by gamma.
     step_size: float = field(default=30.0, metadata=_range(0, low_open=True))
-    gamma: float = field(default=0.1, metadata=_range(0))
+    gamma: float = field(default=0.1, metadata=_range(0, low_open=True))
     #: 'cosine': the final learning rate.
     min_lr: float = field(default=0.0, metadata=_range(0))
     #: 'onecycle': fraction of the iterations spent rising to the peak.
-    pct_start: float = field(default=0.25, metadata=_range(0, 1))
+    pct_start: float = field(default=0.25, metadata=_range(0, 1, low_open=True, high_open=True))
 
 
 @dataclass

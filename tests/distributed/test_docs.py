@@ -7,7 +7,12 @@ import importlib
 
 import pytest
 
-MODULES = ["resvision.engine.distributed", "resvision.engine.syncbn", "resvision.cli.launch"]
+MODULES = [
+    "resvision.engine.distributed",
+    "resvision.engine.data_parallel",
+    "resvision.engine.syncbn",
+    "resvision.cli.launch",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -10,7 +10,7 @@ from torch import nn
 
 from resvision.cli.errors import UsageError
 from resvision.cli.launch import check_nproc, describe_failures, worker_arguments
-from resvision.engine import distributed
+from resvision.engine import data_parallel, distributed
 from resvision.engine.syncbn import CollectiveBatchNorm, convert_sync_batchnorm
 
 
@@ -49,7 +49,7 @@ def test_one_process_needs_no_process_group(monkeypatch):
     assert distributed.init_distributed("cpu") is None
     assert not torch.distributed.is_initialized()
     assert distributed.all_reduce_numbers([1, 2]) == [1.0, 2.0]
-    assert distributed.gather_rank_states({"a": 1}) == [{"a": 1}]
+    assert data_parallel.gather_rank_states({"a": 1}) == [{"a": 1}]
 
 
 def test_a_mid_epoch_checkpoint_needs_the_same_number_of_processes():
@@ -60,10 +60,10 @@ def test_a_mid_epoch_checkpoint_needs_the_same_number_of_processes():
         "ranks": [{"rng": 0}, {"rng": 1}],
     }
     with pytest.raises(ValueError, match=r"by a run of 2 process.*this run has 1"):
-        distributed.own_rank_state(ckpt, 0, 1)
-    assert distributed.own_rank_state(ckpt, 1, 2) == {"rng": 1}
+        data_parallel.own_rank_state(ckpt, 0, 1)
+    assert data_parallel.own_rank_state(ckpt, 1, 2) == {"rng": 1}
     ckpt["progress"]["batch"] = 0  # at an epoch boundary any number of processes may go on
-    assert distributed.own_rank_state(ckpt, 0, 1)["rng"] == {}
+    assert data_parallel.own_rank_state(ckpt, 0, 1)["rng"] == {}
 
 
 def test_collective_batchnorm_is_batchnorm_in_one_process_with_the_same_keys():

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from resvision.engine import distributed, guards, loops
+from resvision.engine import data_parallel, distributed, guards, loops
 from resvision.engine.checkpoint import (
     existing_checkpoint_path,
     find_latest_checkpoint,
@@ -279,7 +279,7 @@ def run_fit(model: Model, **kw: Any) -> None:
     steps = loops._length(loader)
     if world > 1:
         _check_sharding(loader, world)
-        distributed.check_same_length(steps)
+        data_parallel.check_same_length(steps)
     if num_iters is not None and steps:
         # Paddle: num_iters overrides epochs. An epoch has ceil(steps / k) optimizer steps.
         epochs = math.ceil(num_iters / math.ceil(steps / accumulate))
@@ -309,7 +309,7 @@ def run_fit(model: Model, **kw: Any) -> None:
     own: dict[str, Any] = {}
     if ckpt is not None:
         _warn_config_changes(saved_fit, session.config)
-        own = distributed.own_rank_state(ckpt, rank, world)
+        own = data_parallel.own_rank_state(ckpt, rank, world)
         _restore_model_state(model, runner, session, ckpt, own)
     else:
         runner.optimizer.zero_grad(set_to_none=True)
@@ -319,7 +319,7 @@ def run_fit(model: Model, **kw: Any) -> None:
     if world > 1:
         # Training steps go through DDP; evaluation uses the bare network, whose forward pass
         # needs no collective, so that evaluation shards of unequal length are fine.
-        trainer = distributed.DistributedTraining(
+        trainer = data_parallel.DistributedTraining(
             model.network, model.device, compile_options=_compile_options(model)
         )
         eval_runner = copy.copy(runner)
@@ -345,7 +345,7 @@ def run_fit(model: Model, **kw: Any) -> None:
         session.losses.read(progress.epoch if check_finite else None)
         state = capture_training_state(runner, session)
         if world > 1:
-            state["ranks"] = distributed.gather_rank_states(distributed.rank_state(state))
+            state["ranks"] = data_parallel.gather_rank_states(data_parallel.rank_state(state))
         return state
 
     def save_last() -> None:
@@ -363,7 +363,7 @@ def run_fit(model: Model, **kw: Any) -> None:
             save_last()
 
     def share_stop_request() -> bool:
-        stop, signum = distributed.agree_to_stop(model.stop_training, guard.requested)
+        stop, signum = data_parallel.agree_to_stop(model.stop_training, guard.requested)
         model.stop_training = model.stop_training or stop
         if signum is not None and guard.requested is None:
             guard.requested = signum  # a peer got the signal: stop the same way
@@ -427,7 +427,7 @@ def run_fit(model: Model, **kw: Any) -> None:
                     )
                 guard.stop()
             if world > 1:
-                logs = distributed.reduced_train_logs(
+                logs = data_parallel.reduced_train_logs(
                     session.losses, runner.metrics, loops.metric_values
                 )
             else:
@@ -473,7 +473,7 @@ def _compile_options(model: Model) -> dict[str, Any] | None:
 
 
 def _check_sharding(loader: Any, world: int) -> None:
-    if distributed.sharded_world_size(loader) == 1:
+    if data_parallel.sharded_world_size(loader) == 1:
         warnings.warn(
             f"under torchrun the training data is not split between the {world} processes: "
             "each trains on all of it. Pass a Dataset (resvision shards it) or a DataLoader "
@@ -503,7 +503,7 @@ def _resume_checkpoint(resume: Any, save_dir: Any, verbose: int) -> dict[str, An
         raise TypeError(
             f"resume must be None, 'auto' or a checkpoint path, got {type(resume).__name__}"
         )
-    distributed.check_visible_everywhere(path, _exists(path))
+    data_parallel.check_visible_everywhere(path, _exists(path))
     ckpt = load_checkpoint(path)  # onto the CPU; load_state_dict copies to each device
     if not is_training_checkpoint(ckpt):
         raise ValueError(

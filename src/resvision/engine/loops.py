@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resvision.engine import distributed, guards
+from resvision.engine import data_parallel, distributed, guards
 from resvision.engine.amp import AmpSettings
 from resvision.engine.device import move_to_device, synchronize
 from resvision.engine.memory import (
@@ -562,8 +562,8 @@ def evaluate(
             break
     result: dict[str, float] = {}
     losses.read()
-    if distributed.is_distributed() and distributed.sharded_world_size(loader) > 1:
-        samples = distributed.reduce_evaluation(losses, samples, runner.metrics)
+    if distributed.is_distributed() and data_parallel.sharded_world_size(loader) > 1:
+        samples = data_parallel.reduce_evaluation(losses, samples, runner.metrics)
     if runner.loss_fn is not None:
         result["loss"] = losses.mean()
     result.update(metric_values(runner.metrics) if samples else {})

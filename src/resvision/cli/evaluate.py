@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from resvision.atomic import atomic_write_bytes
 from resvision.cli.config import Config
 from resvision.cli.data_setup import DataBundle, Preprocess, open_data
 from resvision.cli.errors import UsageError
 from resvision.cli.table import format_table
-from resvision.report.runfolder import EVALUATION_FILE, MISCLASSIFIED_FILE, atomic_write_bytes
+from resvision.report.runfolder import EVALUATION_FILE, MISCLASSIFIED_FILE
 
 THUMBNAIL = 64  # side of the misclassified thumbnails of photo folders (CIFAR stays 32)
 

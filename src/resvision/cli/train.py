@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from resvision.atomic import atomic_write_text
 from resvision.cli.config import Config, dump_yaml, resolve
 from resvision.cli.errors import EXIT_INTERRUPTED, UsageError
 from resvision.cli.parser import train_flags
@@ -23,7 +24,6 @@ from resvision.report.runfolder import (
     CONFIG_FILE,
     ENV_FILE,
     METRICS_FILE,
-    atomic_write_text,
     default_run_dir,
     environment,
     read_json,

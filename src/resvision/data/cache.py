@@ -12,12 +12,13 @@ import contextlib
 import hashlib
 import io
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from resvision.atomic import atomic_write
 
 CACHE_FORMAT_VERSION = 1
 
@@ -53,37 +54,17 @@ def fingerprint(items: Iterable[str | os.PathLike | bytes], extra: str = "") -> 
     return digest.hexdigest()[:16]
 
 
-def atomic_write_bytes(path: Path, data: bytes | None = None, *, writer=None) -> None:
-    """Write ``data`` (or call ``writer(file)``) to a temporary file beside ``path``, flush,
-    fsync, then ``os.replace`` it, so readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if writer is not None:
-                writer(f)
-            else:
-                f.write(data or b"")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:
     """Save arrays as an uncompressed ``.npz``, atomically."""
 
-    def write(f) -> None:
-        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for key, value in arrays.items():
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(value), allow_pickle=False)
-                zf.writestr(f"{key}.npy", buf.getvalue())
-
-    atomic_write_bytes(path, writer=write)
+    with (
+        atomic_write(path) as f,
+        zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf,
+    ):
+        for key, value in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(value), allow_pickle=False)
+            zf.writestr(f"{key}.npy", buf.getvalue())
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray] | None:

@@ -12,7 +12,6 @@ import contextlib
 import copy
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from resvision.atomic import atomic_path
 
 from . import onnx as onnx_format
 from . import torchscript as ts_format
@@ -230,15 +231,10 @@ def export(
     generator = torch.Generator().manual_seed(seed)
     sample = torch.randn(max(sizes) if verify else 2, *size, generator=generator)
 
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=destination.suffix, dir=destination.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
     diffs: dict[int, float] = {}
     scale = 0.0
-    try:
+    # The file is written and checked at a temporary path and kept only when the check passes.
+    with atomic_path(destination, suffix=destination.suffix) as tmp:
         with torch.no_grad():
             if fmt == "onnx":
                 onnx_format.write_onnx(network, sample[:1], tmp, meta, opset=opset, dynamo=dynamo)
@@ -267,11 +263,6 @@ def export(
                 + f"; outputs up to {scale:.3g}), more than allowed (atol={atol:g}, "
                 f"rtol={rtol:g}); the file was not kept"
             )
-        os.replace(tmp, destination)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     return ExportResult(
         path=destination,
         format=fmt,

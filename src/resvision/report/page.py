@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from resvision.atomic import atomic_write_text
 from resvision.report import plots
 from resvision.report.history import History, history_from_rows
 from resvision.report.runfolder import (
@@ -27,7 +28,6 @@ from resvision.report.runfolder import (
     METRICS_FILE,
     MISCLASSIFIED_FILE,
     REPORT_FILE,
-    atomic_write_text,
     read_json,
     read_jsonl,
 )

@@ -21,9 +21,10 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from resvision.atomic import atomic_write_text
 
 CONFIG_FILE = "config.yaml"
 ENV_FILE = "env.json"
@@ -32,39 +33,6 @@ EVALUATION_FILE = "evaluation.json"
 MISCLASSIFIED_FILE = "misclassified.npz"
 REPORT_FILE = "report.html"
 CHECKPOINT_DIR = "checkpoints"
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file so that a crash never leaves a partial one: temp file, fsync, rename.
-
-    Args:
-        path: the destination; its folder must exist.
-        data: the whole content.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes the file private (0600); a run's files are ordinary ones.
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """:func:`atomic_write_bytes` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def default_run_dir(model: str, data: str, root: str | Path = "runs") -> Path:

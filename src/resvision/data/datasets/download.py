@@ -18,7 +18,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from resvision.data.cache import atomic_write_bytes, cache_dir
+from resvision.atomic import atomic_write, atomic_write_bytes
+from resvision.data.cache import cache_dir
 
 DOWNLOAD_TIMEOUT_S = 60.0
 
@@ -60,15 +61,15 @@ def _fetch(url: str, dest: Path, md5: str) -> None:
     """Download ``url`` to ``dest`` atomically; raise ValueError on an MD5 mismatch."""
     digest = hashlib.md5(usedforsecurity=False)
 
-    def write(f) -> None:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                digest.update(block)
-                f.write(block)
+    with (
+        atomic_write(dest) as f,
+        urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+    ):
+        for block in iter(lambda: response.read(1 << 20), b""):
+            digest.update(block)
+            f.write(block)
         if digest.hexdigest() != md5:
             raise ValueError(f"MD5 {digest.hexdigest()} of {url} is not the expected {md5}")
-
-    atomic_write_bytes(dest, writer=write)
 
 
 def fetch_data_file(

@@ -32,8 +32,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from resvision.atomic import atomic_write_bytes
 from resvision.data.backend import check_backend
-from resvision.data.cache import atomic_write_bytes, cache_dir, cached_arrays, fingerprint
+from resvision.data.cache import cache_dir, cached_arrays, fingerprint
 from resvision.data.datasets.base import check_transform, finish_item
 from resvision.data.images import (
     ImageDecodeError,

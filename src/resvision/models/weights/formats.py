@@ -27,7 +27,6 @@ import os
 import pickle
 import re
 import struct
-import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from resvision.atomic import atomic_write
 
 __all__ = ["UnsafeWeightsError", "WeightsFile", "read_weights_file", "save_weights"]
 
@@ -304,18 +305,8 @@ def read_weights_file(path: str | os.PathLike[str]) -> WeightsFile:
 
 # ------------------------------------------------------------------ writing
 def _atomic_write(path: Path, write: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        write(f)
     return path
 
 

@@ -16,14 +16,14 @@ the check is deleted and the error says so; so is a cached file that no longer m
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from resvision.atomic import atomic_write
 
 __all__ = [
     "WeightsDownloadError",
@@ -115,40 +115,30 @@ def _fetch(source: str, dest: Path, check: tuple[str, str] | None, progress: boo
         WeightsHashMismatchError: the data has another hash (nothing is left at ``dest``).
         OSError / urllib.error.URLError: the source cannot be read.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.new(check[0]) if check else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if "://" in source:
-                response = urllib.request.urlopen(source, timeout=DOWNLOAD_TIMEOUT_S)
-            else:
-                response = open(source, "rb")  # noqa: SIM115 (closed by the with below)
-            with response:
-                total = getattr(response, "length", None)
-                done = 0
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    if digest is not None:
-                        digest.update(block)
-                    out.write(block)
-                    done += len(block)
-                    if progress and total:
-                        print(f"\r{dest.name}: {100 * done // total}%", end="", file=sys.stderr)
-            if progress and total:
-                print(file=sys.stderr)
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_write(dest, suffix=".part") as out:
+        if "://" in source:
+            response = urllib.request.urlopen(source, timeout=DOWNLOAD_TIMEOUT_S)
+        else:
+            response = open(source, "rb")  # noqa: SIM115 (closed by the with below)
+        with response:
+            total = getattr(response, "length", None)
+            done = 0
+            for block in iter(lambda: response.read(1 << 20), b""):
+                if digest is not None:
+                    digest.update(block)
+                out.write(block)
+                done += len(block)
+                if progress and total:
+                    print(f"\r{dest.name}: {100 * done // total}%", end="", file=sys.stderr)
+        if progress and total:
+            print(file=sys.stderr)
         if digest is not None and check is not None and not _matches(digest.hexdigest(), check[1]):
             raise WeightsHashMismatchError(
                 f"{source} has {check[0].upper()} {digest.hexdigest()}, expected "
                 f"{_describe(check)}; the downloaded file was deleted (a damaged transfer, or the "
                 "file was replaced at its source)"
             )
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def download_weights(

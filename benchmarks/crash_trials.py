@@ -6,8 +6,9 @@ kills land in steps, evaluations, epoch-end and per-step checkpoint writes) with
 ``--seed N --deterministic --device cpu --save-steps 1``. The process is stopped,
 then restarted with ``--resume auto`` until it finishes on its own. Kinds of stop:
 
-- ``random``: SIGKILL after a random delay (import, data, training, evaluation, saving:
-  anywhere);
+- ``startup``: SIGKILL 0.1 to 2.5 s after the start (imports, data, model, first steps);
+- ``random``: SIGKILL at a random moment of training (steps, evaluations, saving: anywhere),
+  drawn from the start of this run's training;
 - ``write``: SIGKILL the moment a checkpoint's temporary file appears in the folder (mid-write);
 - ``self``: the process kills itself with SIGKILL after writing half of its N-th checkpoint
   (a partial file on disk, guaranteed);
@@ -30,6 +31,7 @@ these functions; ``pytest -m slow tests/reliability`` runs the full count.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -46,7 +48,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-KILL_KINDS = ("random", "write", "self", "term", "int")
+KILL_KINDS = ("startup", "random", "write", "self", "term", "int")
 
 # Run in the child for kind "self": SIGKILL itself after writing half of its N-th checkpoint.
 _SELF_KILL = """
@@ -177,17 +179,25 @@ def _signal_when_training(
     since = time.time()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        times = [p.stat().st_mtime for p in folder.glob("*.pt")] if folder.is_dir() else []
-        if times and max(times) >= since:
-            time.sleep(delay)
-            if proc.poll() is None:
-                proc.send_signal(signum)
-            return
+        with contextlib.suppress(OSError):  # a file replaced while listed
+            times = [p.stat().st_mtime for p in folder.glob("*.pt")] if folder.is_dir() else []
+            if times and max(times) >= since:
+                time.sleep(delay)
+                if proc.poll() is None:
+                    proc.send_signal(signum)
+                return
         time.sleep(0.01)
 
 
+def _kill_after(proc: subprocess.Popen, delay: float) -> None:
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+
+
 #: kind -> the exit code of a run it stopped (SIGKILL: -9; SIGTERM / Ctrl-C: resvision's own).
-EXPECTED_CODE = {"random": -9, "write": -9, "self": -9, "term": 143, "int": 130}
+EXPECTED_CODE = {"startup": -9, "random": -9, "write": -9, "self": -9, "term": 143, "int": 130}
 
 
 @dataclass
@@ -195,7 +205,9 @@ class Trial:
     """What happened in one trial."""
 
     seed: int
+    plan: list[str] = field(default_factory=list)
     kills: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)  # the run finished before the stop landed
     partial_files_seen: int = 0
     runs: int = 0
     problems: list[str] = field(default_factory=list)
@@ -246,7 +258,7 @@ def run_trial(
     """
     rng = random.Random(seed)
     plan = list(plan) if plan is not None else [rng.choice(kinds) for _ in range(max_kills)]
-    trial = Trial(seed)
+    trial = Trial(seed, plan=plan)
     out = work / f"trial-{seed}"
     ckpt = out / "checkpoints"
     env = child_env(cache)
@@ -256,11 +268,12 @@ def run_trial(
         trial.runs += 1
         self_kill = rng.randint(1, 6) if kind == "self" else None
         proc = start(train_argv(data, out), env, self_kill_at=self_kill)
-        if kind == "random":
-            try:
-                proc.wait(timeout=rng.uniform(0.5, 0.9 * duration))
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
+        if kind == "startup":
+            _kill_after(proc, rng.uniform(0.1, 2.5))
+        elif kind == "random":  # training is about the last third of an uninterrupted run
+            _signal_when_training(
+                proc, ckpt, signal.SIGKILL, rng.uniform(0, 0.25 * duration), 3 * duration
+            )
         elif kind == "write":
             _kill_when_writing(proc, ckpt, timeout=3 * duration)
         elif kind in ("term", "int"):
@@ -268,6 +281,8 @@ def run_trial(
             _signal_when_training(proc, ckpt, signum, rng.uniform(0, 0.3), 3 * duration)
         _, stderr = proc.communicate(timeout=600)
         if proc.returncode == 0:
+            if kind is not None:
+                trial.missed.append(kind)
             break
         # Default signal handling is back once fit has returned (final evaluation, report):
         # fine when training had finished, since final.pt holds everything.
@@ -330,19 +345,25 @@ def main(argv: list[str] | None = None) -> int:
             trials.append(trial)
             status = "ok" if trial.ok else "FAILED: " + "; ".join(trial.problems)
             print(
-                f"trial {seed:3d}: {len(trial.kills)} kills ({', '.join(trial.kills)}), "
-                f"{trial.partial_files_seen} partial files left by kills, {trial.runs} runs, "
+                f"trial {seed:3d}: {len(trial.kills)} stops ({', '.join(trial.kills)})"
+                + (f", finished before {trial.missed[0]}" if trial.missed else "")
+                + f", {trial.partial_files_seen} partial files left by kills, {trial.runs} runs, "
                 f"{trial.seconds:.0f} s: {status}",
                 flush=True,
             )
     kinds = Counter(k for t in trials for k in t.kills)
     passed = sum(t.ok for t in trials)
+    sigkill = sum(kinds[k] for k in ("startup", "random", "write", "self"))
     print(
-        f"\n{passed}/{len(trials)} trials bit-identical to the uninterrupted run with every "
-        f"checkpoint readable; {sum(len(t.kills) for t in trials)} SIGKILLs "
-        f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}), "
-        f"{sum(t.partial_files_seen for t in trials)} partial temp files left by kills, all "
-        f"removed on resume; uninterrupted run {duration:.1f} s"
+        f"\n{passed}/{len(trials)} trials ended bit-identical to the uninterrupted run, every "
+        f"checkpoint readable after every stop; {sum(kinds.values())} stops: {sigkill} SIGKILL "
+        f"({kinds['startup']} at start-up, {kinds['random']} at random in training, "
+        f"{kinds['write']} while a checkpoint was written, "
+        f"{kinds['self']} after half a checkpoint), {kinds['term']} SIGTERM and {kinds['int']} "
+        f"Ctrl-C while training (each wrote last.pt first), "
+        f"{kinds['term-after-training'] + kinds['int-after-training']} signals after training; "
+        f"{sum(t.partial_files_seen for t in trials)} partial temporary files left by kills, "
+        f"all removed on resume; uninterrupted run {duration:.1f} s"
     )
     if args.json:
         Path(args.json).write_text(

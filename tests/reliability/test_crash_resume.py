@@ -45,16 +45,16 @@ def setup(tmp_path_factory):
     [
         (0, ["self", "term"]),  # half a checkpoint on disk, then SIGTERM while training
         (1, ["int", "write"]),  # Ctrl-C while training, then SIGKILL mid-write
-        (2, ["random", "random"]),  # SIGKILL anywhere (start-up, training, evaluation, saving)
+        (2, ["random", "startup"]),  # SIGKILL anywhere in training, then at start-up
     ],
 )
 def test_stopped_and_resumed_run_is_bit_identical(setup, seed, plan):
     work, data, reference, duration = setup
     trial = ct.run_trial(seed, data, work, work / "cache", reference, plan=plan, duration=duration)
     assert trial.ok, trial.problems
-    assert trial.kills, "the run was never stopped"
-    if plan[0] != "random":  # the planned first stop lands while training, as arranged
-        assert trial.kills[0] == plan[0], trial.kills
+    # The first planned stop lands (the later ones almost always: a resumed run may finish
+    # first); a signal may land just after training, which is fine: final.pt is there.
+    assert trial.kills and trial.kills[0].removesuffix("-after-training") == plan[0], trial
     if "self" in plan:
         assert trial.partial_files_seen >= 1  # a half-written file was there, and was ignored
 

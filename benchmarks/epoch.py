@@ -45,7 +45,8 @@ def run(root: Path, quick: bool = False) -> list[Result]:
     from resvision.datasets import ImageFolder
     from resvision.models import create_model
 
-    steps, rounds, batch = (10, 2) if quick else (30, 3)
+    steps, rounds = (10, 2) if quick else (30, 3)
+    batch = 64
     device = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RESVISION_CACHE"] = tmp

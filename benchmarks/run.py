@@ -21,6 +21,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -111,50 +112,16 @@ def main(argv: list[str] | None = None) -> int:
         for section in sections:
             t0 = time.perf_counter()
             print(f"[{section}]", flush=True)
-            if section == "roofline":
-                from benchmarks import roofline
-
-                rows, peaks = roofline.run(device, quick=args.quick)
-            elif section == "training":
-                from benchmarks import training
-
-                if peaks is None:
-                    from benchmarks import roofline
-
-                    _, peaks = roofline.run(device, quick=True)
-                rows = training.run(device, peaks, quick=args.quick,
-                                    compile_ok=not args.no_compile)  # fmt: skip
-            elif section == "peers":
-                from benchmarks import peers
-
-                rows = peers.run(quick=args.quick) if device.type == "cpu" else [
-                    skipped("peers", "peers", "the peer scripts run on the CPU")]  # fmt: skip
-            elif section in ("data", "epoch", "tta"):
-                if args.quick and section == "tta" and args.only is None:
-                    rows = [skipped("time-to-acc", "fast_cifar10", "long: --only tta runs it")]
-                else:
-                    root = root or _cifar_root(args, tmp)
-                    if root is None:
-                        rows = [skipped(section, section, "no CIFAR-10 (JPEG); --data-root")]
-                    elif section == "data":
-                        rows = _data_section(root, args.quick)
-                    elif section == "epoch":
-                        from benchmarks import epoch
-
-                        rows = epoch.run(root, quick=args.quick)
-                    else:
-                        from benchmarks import time_to_accuracy
-
-                        os.makedirs(args.out, exist_ok=True)
-                        png = os.path.join(args.out, f"{machine_slug(info)}-tta.png")
-                        rows, extra["tta"] = time_to_accuracy.run(
-                            root=str(root), epochs=args.tta_epochs, png=png,
-                            overrides=tuple(args.tta_set))  # fmt: skip
-            else:
-                from benchmarks import inference
-
-                rows = inference.run(device, quick=args.quick)
+            try:
+                rows = _run_section(section, args, device, info, tmp, peaks, extra, root)
+            except Exception as err:  # one broken section must not lose the others' results
+                traceback.print_exc()
+                rows = [skipped(section, section, f"failed: {type(err).__name__}: {err}"[:120])]
+            if section == "roofline" and len(rows) >= 2 and rows[0].value and rows[1].value:
+                peaks = {"fp32": rows[0].value, "bf16": rows[1].value}
+            root = root or extra.pop("_root", None)
             results.extend(rows)
+            _write(args, info, sections, results, extra, final=False)
             print(f"[{section}] {time.perf_counter() - t0:.0f} s", flush=True)
     info["seconds"] = round(time.perf_counter() - started)
     info["command"] = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -165,20 +132,80 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print()
         print(format_markdown(results))
+    path = _write(args, info, sections, results, extra, final=True)
+    print(f"\nwrote {path}")
+    return 0
+
+
+def _write(args, info, sections, results, extra, final: bool) -> str:
+    """Write the JSON atomically (after every section too, so a crash keeps what was done)."""
     os.makedirs(args.out, exist_ok=True)
     name = f"{machine_slug(info)}-{dt.date.today().isoformat()}"
     if args.only:
         name += "-" + "-".join(sections)
     path = os.path.join(args.out, name + ".json")
-    payload = {"machine": info, "results": [r.to_dict() for r in results], **extra}
+    payload = {"machine": info, "complete": final, "results": [r.to_dict() for r in results],
+               **extra}  # fmt: skip
     tmp_path = path + ".tmp"
     with open(tmp_path, "w", encoding="utf-8") as f:
         json.dump(payload, f, indent=1, default=str)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp_path, path)
-    print(f"\nwrote {path}")
-    return 0
+    return path
+
+
+def _run_section(
+    section: str,
+    args: argparse.Namespace,
+    device: torch.device,
+    info: dict,
+    tmp: str,
+    peaks: dict | None,
+    extra: dict,
+    root: Path | None,
+) -> list[Result]:
+    """The rows of one section (``extra['_root']`` passes an extracted CIFAR tree on)."""
+    if section == "roofline":
+        from benchmarks import roofline
+
+        return roofline.run(device, quick=args.quick)[0]
+    if section == "training":
+        from benchmarks import roofline, training
+
+        if peaks is None:
+            peaks = roofline.run(device, quick=True)[1]
+        return training.run(device, peaks, quick=args.quick, compile_ok=not args.no_compile)
+    if section == "peers":
+        from benchmarks import peers
+
+        if device.type != "cpu":
+            return [skipped("peers", "peers", "the peer scripts run on the CPU")]
+        return peers.run(quick=args.quick)
+    if section == "inference":
+        from benchmarks import inference
+
+        return inference.run(device, quick=args.quick)
+    if args.quick and section == "tta" and args.only is None:
+        return [skipped("time-to-acc", "fast_cifar10", "long: --only tta runs it")]
+    root = root or _cifar_root(args, tmp)
+    if root is None:
+        return [skipped(section, section, "no CIFAR-10 (JPEG); give --data-root")]
+    extra["_root"] = root
+    if section == "data":
+        return _data_section(root, args.quick)
+    if section == "epoch":
+        from benchmarks import epoch
+
+        return epoch.run(root, quick=args.quick)
+    from benchmarks import time_to_accuracy
+
+    os.makedirs(args.out, exist_ok=True)
+    png = os.path.join(args.out, f"{machine_slug(info)}-tta.png")
+    rows, extra["tta"] = time_to_accuracy.run(
+        root=str(root), epochs=args.tta_epochs, png=png, overrides=tuple(args.tta_set)
+    )
+    return rows
 
 
 if __name__ == "__main__":

@@ -124,7 +124,20 @@ def start(
     else:
         cmd = [sys.executable, "-c", _SELF_KILL, *argv]
         env = {**env, "CRASH_SAVE_NUMBER": str(self_kill_at)}
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint if os.name == "posix" else None,
+    )
+
+
+def _default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored, and resvision rightly keeps a signal
+    # the user chose to ignore; the Ctrl-C trials need the default, as in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def temp_files(folder: Path) -> list[Path]:
@@ -361,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{kinds['write']} while a checkpoint was written, "
         f"{kinds['self']} after half a checkpoint), {kinds['term']} SIGTERM and {kinds['int']} "
         f"Ctrl-C while training (each wrote last.pt first), "
-        f"{kinds['term-after-training'] + kinds['int-after-training']} signals after training; "
+        f"{kinds['term-after-training'] + kinds['int-after-training']} signal(s) just after "
+        "training; "
         f"{sum(t.partial_files_seen for t in trials)} partial temporary files left by kills, "
         f"all removed on resume; uninterrupted run {duration:.1f} s"
     )

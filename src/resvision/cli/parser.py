@@ -48,7 +48,8 @@ TRAIN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         {
             "metavar": "DATA",
             "help": f"{', '.join(DATA_NAMES)}, or a folder with train/ and val/ or test/ "
-            "holding one folder per class (default: sample, the embedded CIFAR-10 sample)",
+            "holding one folder per class, or a .tar.gz / .zip of one (unpacked safely into the "
+            "cache) (default: sample, the embedded CIFAR-10 sample)",
         },
     ),
     "--data-root": (

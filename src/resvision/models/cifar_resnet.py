@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .classifier import linear_head, validate_num_classes
+from .classifier import PooledLinearClassifier, linear_head, validate_num_classes
 from .layers import BasicBlock, ConvBNLayer
 from .registry import register_model
 from .weights import load_pretrained
@@ -29,7 +29,7 @@ __all__ = ["CifarResNet", "resnet20", "resnet32", "resnet44", "resnet56", "resne
 _SHORTCUTS = {"A": "pad", "B": "conv"}
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(PooledLinearClassifier):
     """ResNet for 32x32 images with ``depth = 6n + 2`` layers (He et al. 2015, section 4.2).
 
     Args:
@@ -106,23 +106,6 @@ class CifarResNet(nn.Module):
         for stage in (self.layer1, self.layer2, self.layer3):
             x = stage(x)
         return x
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pooling and the classifier (skipped when ``pre_logits``)."""
-        x = torch.flatten(self.pool2d_avg(x), 1)
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        """The last layer (``fc``)."""
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``)."""
-        self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        self.fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))
 
 
 def _cifar_resnet(

@@ -88,3 +88,38 @@ def linear_head(
         layer.weight.uniform_(-stdv, stdv)
         layer.bias.zero_()
     return layer
+
+
+class PooledLinearClassifier(nn.Module):
+    """Base of the classifiers whose head is global average pooling and one linear layer.
+
+    ResNet, the CIFAR ResNets and MobileNetV1 end the same way: ``pool2d_avg`` then ``fc`` over
+    ``num_features`` channels. This class gives them the zoo's common fine-tuning surface
+    (``forward_head``, ``get_classifier``, ``reset_classifier``) in one place; a subclass sets
+    those three attributes and ``num_classes``, and defines ``forward_features``.
+    """
+
+    num_features: int
+    num_classes: int
+    pool2d_avg: nn.Module
+    fc: nn.Module
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pooling and the classifier (skipped when ``pre_logits``)."""
+        x = torch.flatten(self.pool2d_avg(x), 1)
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        """The last layer (``fc``)."""
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``)."""
+        self.num_classes = validate_num_classes(num_classes, allow_zero=True)
+        self.fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))

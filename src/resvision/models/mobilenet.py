@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .classifier import linear_head, validate_num_classes
+from .classifier import PooledLinearClassifier, linear_head, validate_num_classes
 from .layers import ConvBNLayer
 from .registry import register_model
 from .weights import load_pretrained
@@ -92,7 +92,7 @@ _V1_BLOCKS = [
 ]
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(PooledLinearClassifier):
     """MobileNetV1: a 3x3 stride-2 stem and 13 depthwise-separable blocks.
 
     Args:
@@ -129,23 +129,6 @@ class MobileNetV1(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and blocks: ``[N, num_features, H/32, W/32]``."""
         return self.blocks(self.conv1(x))
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pooling and the classifier (skipped when ``pre_logits``)."""
-        x = torch.flatten(self.pool2d_avg(x), 1)
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        """The last layer (``fc``)."""
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``)."""
-        self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        self.fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))
 
 
 class ConvBNReLU6(nn.Sequential):

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .classifier import linear_head, validate_num_classes
+from .classifier import PooledLinearClassifier, linear_head, validate_num_classes
 from .layers import BasicBlock, BottleneckBlock, ConvBNLayer
 from .registry import register_model
 from .weights import load_pretrained
@@ -58,7 +58,7 @@ _DEPTHS: dict[int, tuple[type[BasicBlock] | type[BottleneckBlock], list[int]]] =
 STEMS = ("imagenet", "cifar")
 
 
-class ResNet(nn.Module):
+class ResNet(PooledLinearClassifier):
     """Deep residual network (He et al. 2015), as built in the tutorial.
 
     Args:
@@ -157,23 +157,6 @@ class ResNet(nn.Module):
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
             x = stage(x)
         return x
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pooling and the classifier (skipped when ``pre_logits``)."""
-        x = torch.flatten(self.pool2d_avg(x), 1)
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        """The last layer (``fc``)."""
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``)."""
-        self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        self.fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))
 
 
 def _resnet(name: str, layers: int, pretrained: object, num_classes: int, **kwargs: Any) -> ResNet:

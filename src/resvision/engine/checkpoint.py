@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from resvision.atomic import fsync_dir
+
 CHECKPOINT_FORMAT = "resvision.checkpoint"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_SUFFIX = ".pt"
@@ -165,7 +167,7 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
         raise
     finally:
         _WRITING.discard(tmp.name)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 
@@ -436,14 +438,3 @@ def clone_tree(obj: Any) -> Any:
 def now_ns() -> int:
     """The wall-clock time stored as ``meta.saved_at``."""
     return time.time_ns()
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":  # directories cannot be opened for fsync on Windows
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

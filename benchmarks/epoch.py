@@ -91,7 +91,7 @@ def run(root: Path, quick: bool = False) -> list[Result]:
         ips = speeds[name]["best"]
         epoch_s = math.ceil(n / batch) * batch / ips
         rows.append(Result("epoch", f"resnet50@32 b64 epoch, {label}", epoch_s, "s/epoch",
-                           ratio=base / ips if name == "resvision" else 1.0,
+                           ratio=ips / base,
                            baseline="DataLoader epoch (speed-up)",
                            median=math.ceil(n / batch) * batch / speeds[name]["median"],
                            note=f"{ips:.0f} images/s" + (f"; {chosen}" if name == "resvision"

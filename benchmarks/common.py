@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from resvision.engine.autotune import cpu_flags
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(ROOT, "benchmarks", "results")
 SHARED_ARCHIVE = os.path.join(os.path.dirname(ROOT), "shared", "data", "cifar10-jpeg.tar.gz")
@@ -59,18 +61,6 @@ class Result:
 def skipped(section: str, name: str, reason: str) -> Result:
     """A row for something that could not run here, saying why."""
     return Result(section, name, None, "", note=f"skipped: {reason}")
-
-
-def cpu_flags() -> set[str]:
-    """The processor's feature flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def cpu_name() -> str:

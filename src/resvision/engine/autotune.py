@@ -53,7 +53,8 @@ MIN_PARAMETERS = 100_000
 _NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def _cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """The processor's feature flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -74,7 +75,7 @@ def cpu_native_bf16() -> str | None:
         >>> cpu_native_bf16() in (None, "avx512_bf16", "amx_bf16")
         True
     """
-    flags = _cpu_flags()
+    flags = cpu_flags()
     for flag in reversed(_NATIVE_BF16_FLAGS):  # name AMX first when both are there
         if flag in flags:
             return flag

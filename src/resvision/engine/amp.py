@@ -74,10 +74,6 @@ class AmpSettings:
         """The autocast context for a forward pass (a null context when AMP is off)."""
         if self.dtype is None:
             return contextlib.nullcontext()
-        if self.device_type == "cpu" and self.dtype == torch.bfloat16:
-            from resvision.engine.autotune import cpu_bf16_autocast
-
-            return cpu_bf16_autocast()  # fp32 weight gradients where bf16's kernel is slow
         return torch.autocast(device_type=self.device_type, dtype=self.dtype)
 
     def make_scaler(self) -> torch.amp.GradScaler | None:

@@ -27,7 +27,6 @@ The fast data path (the whole data set in memory, batched augmentation) is chose
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +39,6 @@ __all__ = [
     "MIN_PARAMETERS",
     "AutoSettings",
     "choose_settings",
-    "cpu_bf16_autocast",
     "cpu_native_bf16",
     "native_bf16",
 ]
@@ -223,112 +221,3 @@ def choose_settings(
         chosen.append("compile")
         reasons["compile"] = "no measured gain worth the compile time; compile=True asks"
     return AutoSettings(amp, bool(cl), comp, tuple(chosen), reasons)
-
-
-# --------------------------------------------------------------------------- bf16 convolutions
-# Measured with ONEDNN_VERBOSE on an avx512_bf16 CPU (AMD Zen 5, torch 2.13's oneDNN): the bf16
-# forward and input-gradient convolutions run on fast brgemm kernels, but the bf16
-# weight-gradient convolution falls back to the older ``jit_bf16`` kernel, 10-50x slower than
-# its own forward (1,050 ms against 20 ms for 64->256 channels on 15x15 maps, batch 64), so it
-# dominated bf16 training steps (83% of the time of an airnet step). The same product in fp32
-# takes about 50 ms. So under CPU bf16 autocast, convolutions keep bf16 for the forward and the
-# input gradient and compute the weight gradient in fp32 from the same bf16 inputs, upcast:
-# the result is the bf16 product accumulated in fp32, as precise as the bf16 kernel or more.
-# CPUs with AMX keep the plain bf16 kernels (not measured slow there).
-
-_aten = torch.ops.aten
-
-
-class _Bf16Conv2d(torch.autograd.Function):
-    """A bf16 2-d convolution whose weight gradient is computed in fp32 (see above)."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: Any, *conf: Any) -> Any:
-        stride, padding, dilation, groups = conf
-        ctx.save_for_backward(x, weight)
-        ctx.conf = conf
-        ctx.has_bias = bias is not None
-        return _aten.convolution(x, weight, bias, stride, padding, dilation, False, [0, 0], groups)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> Any:
-        x, weight = ctx.saved_tensors
-        stride, padding, dilation, groups = ctx.conf
-        bias_sizes = [weight.shape[0]] if ctx.has_bias else None
-        common = (stride, padding, dilation, False, [0, 0], groups)
-        grad_x, _, grad_bias = _aten.convolution_backward(
-            grad, x, weight, bias_sizes, *common,
-            [ctx.needs_input_grad[0], False, ctx.has_bias and ctx.needs_input_grad[2]],
-        )  # fmt: skip
-        grad_weight = None
-        if ctx.needs_input_grad[1]:
-            _, grad_weight, _ = _aten.convolution_backward(
-                grad.float(), x.float(), weight.float(), None, *common, [False, True, False]
-            )
-        return grad_x, grad_weight, grad_bias, None, None, None, None
-
-
-def _pair(value: Any) -> list[int]:
-    return [value, value] if isinstance(value, int) else list(value)
-
-
-class _Bf16ConvWeightGradMode(torch.overrides.TorchFunctionMode):
-    """Routes ``conv2d`` calls that need a weight gradient through :class:`_Bf16Conv2d`."""
-
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None):
-        kwargs = kwargs or {}
-        if func is torch.nn.functional.conv2d or func is torch.conv2d:
-            call = _bf16_conv2d(*args, **kwargs)
-            if call is not None:
-                return call
-        return func(*args, **kwargs)
-
-
-def _bf16_conv2d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-) -> torch.Tensor | None:
-    if (
-        isinstance(padding, str)
-        or not torch.is_grad_enabled()
-        or not weight.requires_grad
-        or x.device.type != "cpu"
-        or not x.is_floating_point()
-    ):
-        return None  # the plain path
-    bf16 = torch.bfloat16
-    with torch.autocast("cpu", enabled=False):
-        return _Bf16Conv2d.apply(
-            x.to(bf16),
-            weight.to(bf16),
-            bias.to(bf16) if bias is not None else None,
-            _pair(stride),
-            _pair(padding),
-            _pair(dilation),
-            groups,
-        )
-
-
-def cpu_bf16_autocast() -> contextlib.AbstractContextManager:
-    """CPU bf16 autocast, with fp32 weight gradients for convolutions where that is faster.
-
-    Returns:
-        A context manager for the forward pass (the backward needs nothing).
-
-    Examples:
-        >>> conv = nn.Conv2d(3, 4, 3)
-        >>> with cpu_bf16_autocast():
-        ...     y = conv(torch.randn(1, 3, 8, 8))
-        >>> y.dtype
-        torch.bfloat16
-    """
-    stack = contextlib.ExitStack()
-    stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
-    if cpu_native_bf16() != "amx_bf16":
-        stack.enter_context(_Bf16ConvWeightGradMode())
-    return stack

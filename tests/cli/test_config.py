@@ -106,3 +106,38 @@ def test_parse_override_and_close_names():
     assert parse_override("train.amp=bf16") == (["train", "amp"], "bf16")
     assert close_names("ResNet50", ["resnet50", "resnet18"])[0] == "resnet50"
     assert close_names("zzz", ["resnet50"]) == []
+
+
+def test_fast_preset_builds_muon_reflect_translations_and_a_linear_decay():
+    from resvision.cli.build import build_network, build_optimizer, build_schedule
+    from resvision.optim import Muon
+
+    cfg = resolve(CONFIGS / "fast_cifar10.yaml")
+    network = build_network(cfg.model, 10, 3)
+    schedule = build_schedule(cfg, steps_per_epoch=25)
+    optimizer = build_optimizer(cfg.optim, network, schedule)
+    assert isinstance(optimizer, Muon)
+    muon, aux = optimizer.param_groups
+    assert muon["muon"] and muon["lr"] == cfg.optim.lr and muon["normalize_weights"]
+    assert all(p.ndim == 4 for p in muon["params"])  # the filters; the classifier is SGD's
+    assert any(p is network.get_classifier().weight for p in aux["params"])
+    assert aux["lr"] == pytest.approx(cfg.optim.aux_lr) and aux["momentum"] == 0.85
+    assert aux["weight_decay"] == cfg.optim.weight_decay and muon["weight_decay"] == 0.0
+    # a straight decay to zero over the 8 x 25 steps
+    assert [schedule.step(s) or round(schedule(), 4) for s in (0, 100, 200)] == [0.24, 0.12, 0.0]
+    assert type(schedule).__name__ == "PolynomialDecay"
+
+
+def test_crop_padding_and_mode_reach_the_batched_crop():
+    from resvision.cli.data_setup import Preprocess, build_transforms
+    from resvision.data.batch_transforms import plan_batched
+
+    cfg = resolve(CONFIGS / "fast_cifar10.yaml")
+    pre = Preprocess(size=32, resize=None, mean=[0.5] * 3, std=[0.2] * 3, channels=3)
+    train, _ = build_transforms(cfg.data, pre, natural=32)
+    crop = plan_batched(train, (3, 32, 32), "pil").transforms[0]
+    assert crop.padding == (2, 2, 2, 2) and crop.padding_mode == "reflect" and crop.flip_prob
+    default = resolve(CONFIGS / "resnet20_cifar10.yaml")
+    train, _ = build_transforms(default.data, pre, natural=32)
+    crop = plan_batched(train, (3, 32, 32), "pil").transforms[0]
+    assert crop.padding == (4, 4, 4, 4) and crop.padding_mode == "constant"

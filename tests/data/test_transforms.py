@@ -214,3 +214,39 @@ def test_erasing_distribution_matches_per_sample():
     assert torch.equal(mask, quick[:, 2] == 0)
     rows, cols = mask.any(2).sum(1), mask.any(1).sum(1)
     assert torch.equal(mask.sum((1, 2)), rows * cols)
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric"])
+@pytest.mark.parametrize("flip_prob", [0.0, 0.5])
+def test_batched_crop_padding_modes_equal_per_sample_padding(mode, flip_prob):
+    from resvision.data import functional as F
+
+    x = torch.randint(0, 256, (16, 3, 6, 7), dtype=torch.uint8)
+    padding = (3, 2, 1, 4)  # left, top, right, bottom
+    crop = BatchRandomCrop((6, 7), padding, fill=9, flip_prob=flip_prob, padding_mode=mode)
+    out = crop(x, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)  # the same draws, in the crop's order
+    tops = torch.randint(0, 6 + 2 + 4 - 6 + 1, (16,), generator=g)
+    lefts = torch.randint(0, 7 + 3 + 1 - 7 + 1, (16,), generator=g)
+    flips = torch.rand(16, generator=g) < flip_prob if flip_prob else torch.zeros(16, dtype=bool)
+    for i in range(16):
+        padded = F.pad(x[i], padding, 9, mode)
+        expected = padded[:, tops[i] : tops[i] + 6, lefts[i] : lefts[i] + 7]
+        if flips[i]:
+            expected = expected.flip(-1)
+        assert torch.equal(out[i], expected), (mode, i)
+
+
+def test_reflect_crop_plans_batched_and_rejects_too_much_padding():
+    pipe = plan_batched(
+        Compose([RandomCrop(32, padding=2, padding_mode="reflect"), RandomHorizontalFlip(),
+                 Transpose()]), (3, 32, 32), "cv2")  # fmt: skip
+    crop = pipe.transforms[0]
+    assert crop.padding_mode == "reflect" and crop.flip_prob == 0.5
+    assert "padding_mode='reflect'" in repr(crop)
+    with pytest.raises(ValueError, match="reflect padding"):
+        BatchRandomCrop((4, 4), (4, 4, 4, 4), padding_mode="reflect")(
+            torch.zeros(1, 1, 4, 4, dtype=torch.uint8)
+        )
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        BatchRandomCrop((4, 4), padding_mode="wrap")

@@ -35,10 +35,13 @@ NUMERIC = {
     "data.image_size": (int, 1, None, False, False),
     "data.eval_resize": (int, 1, None, False, False),
     "data.num_workers": (int, 0, None, False, False),
+    "data.crop_padding": (int, 0, None, False, False),
     "optim.lr": (float, 0, None, False, False),
     "optim.momentum": (float, 0, 1, False, False),
     "optim.weight_decay": (float, 0, None, False, False),
     "optim.lr_reference_batch": (int, 1, None, False, False),
+    "optim.aux_lr": (float, 0, None, False, False),
+    "optim.aux_momentum": (float, 0, 1, False, False),
     "schedule.warmup_epochs": (float, 0, None, False, False),
     "schedule.step_size": (float, 0, None, True, False),
     "schedule.gamma": (float, 0, None, True, False),
@@ -59,8 +62,9 @@ NUMERIC = {
 }
 CHOICES = {
     "data.augment": ("none", "flip", "flip-crop", "imagenet"),
-    "optim.name": ("momentum", "sgd", "adam", "adamw"),
-    "schedule.name": ("constant", "step", "multistep", "cosine", "onecycle"),
+    "data.padding_mode": ("constant", "reflect", "edge", "symmetric"),
+    "optim.name": ("momentum", "sgd", "adam", "adamw", "muon"),
+    "schedule.name": ("constant", "step", "multistep", "linear", "cosine", "onecycle"),
     "train.amp": ("off", "auto", "bf16", "fp16", "O1", "O2"),
 }
 BOOLEAN = ("data.download", "data.normalize", "optim.nesterov", "train.deterministic")

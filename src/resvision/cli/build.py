@@ -185,6 +185,10 @@ def build_schedule(cfg: Config, steps_per_epoch: int, world_size: int = 1) -> An
                 )
             milestones = [steps(m) - warmup for m in sch.milestones]
             main = schedules.MultiStepDecay(lr, milestones=milestones, gamma=sch.gamma)
+        elif sch.name == "linear":
+            main = schedules.PolynomialDecay(
+                lr, decay_steps=total - warmup, end_lr=sch.min_lr, power=1.0
+            )
         elif sch.name == "cosine":
             main = schedules.CosineAnnealingDecay(lr, T_max=total - warmup, eta_min=sch.min_lr)
         elif sch.name == "onecycle":
@@ -206,13 +210,13 @@ def build_schedule(cfg: Config, steps_per_epoch: int, world_size: int = 1) -> An
 
 
 def build_optimizer(
-    cfg: OptimSection, parameters: Any, learning_rate: Any
+    cfg: OptimSection, network: torch.nn.Module, learning_rate: Any
 ) -> torch.optim.Optimizer:
-    """The optimizer of ``optim.name`` over ``parameters``, driven by ``learning_rate``.
+    """The optimizer of ``optim.name`` over ``network``'s parameters, driven by ``learning_rate``.
 
     Args:
         cfg: the optim section.
-        parameters: the network's parameters.
+        network: the network (its classifier stays out of Muon's matrices).
         learning_rate: a float or a schedule (see :func:`build_schedule`).
 
     Returns:
@@ -223,7 +227,24 @@ def build_optimizer(
     """
     from resvision import optim
 
+    parameters = network.parameters()
     try:
+        if cfg.name == "muon":
+            aux_lr = cfg.lr if cfg.aux_lr is None else cfg.aux_lr
+            groups = optim.muon_param_groups(
+                network,
+                aux_lr_ratio=aux_lr / cfg.lr if cfg.lr else 1.0,
+                aux_momentum=cfg.aux_momentum,
+                aux_weight_decay=cfg.weight_decay,
+            )
+            # The filters are kept at a fixed norm (airbench94_muon), so they need no decay.
+            return optim.Muon(
+                learning_rate=learning_rate,
+                momentum=cfg.momentum,
+                parameters=groups,
+                use_nesterov=cfg.nesterov,
+                normalize_weights=True,
+            )
         if cfg.name == "momentum":
             return optim.Momentum(
                 learning_rate=learning_rate,
@@ -250,16 +271,20 @@ def build_optimizer(
 def amp_setting(amp: str, device: torch.device) -> str | None:
     """The engine's ``amp_configs`` for ``train.amp`` on ``device`` (None: full precision).
 
-    ``auto`` picks bfloat16 on CUDA devices that support it (no loss scaling needed), float16
-    with a loss scaler on older CUDA devices and on MPS, and full precision on the CPU, where
-    bfloat16 autocast is slower than float32 on most processors.
+    ``auto`` on the CPU is the engine's own choice (``'auto'``: bf16 autocast where the
+    processor computes bf16 natively, see :mod:`resvision.engine.autotune`); on CUDA bfloat16
+    where supported (no loss scaling needed), else float16 with a loss scaler, also on MPS.
 
     Examples:
-        >>> amp_setting("auto", torch.device("cpu")) is None
+        >>> amp_setting("auto", torch.device("cpu"))
+        'auto'
+        >>> amp_setting("off", torch.device("cpu")) is None
         True
         >>> amp_setting("fp16", torch.device("cuda"))
         'fp16'
     """
+    from resvision.engine.autotune import AUTO
+
     if amp == "off":
         return None
     if amp != "auto":
@@ -268,7 +293,7 @@ def amp_setting(amp: str, device: torch.device) -> str | None:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if device.type == "mps":
         return "fp16"
-    return None
+    return AUTO
 
 
 def steps_per_epoch(num_samples: int, batch_size: int, accumulate: int) -> int:

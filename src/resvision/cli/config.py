@@ -97,6 +97,14 @@ class DataSection:
     augment: str = field(
         default="flip-crop", metadata=_choices("none", "flip", "flip-crop", "imagenet")
     )
+    #: 'flip-crop': pixels of padding on each side before the random crop; None: 1/8 of the
+    #: image side (4 for CIFAR).
+    crop_padding: int | None = field(default=None, metadata=_range(0))
+    #: 'flip-crop': how the padding is filled: 'constant' (zeros), 'reflect' (airbench's random
+    #: translations), 'edge' or 'symmetric'.
+    padding_mode: str = field(
+        default="constant", metadata=_choices("constant", "reflect", "edge", "symmetric")
+    )
     #: Training and evaluation crop size; None: the natural size of the data (32 for CIFAR).
     image_size: int | None = field(default=None, metadata=_range(1))
     #: Evaluation resize of the shorter side before the center crop; None: image_size * 8 / 7.
@@ -109,9 +117,14 @@ class DataSection:
 
 @dataclass
 class OptimSection:
-    """The optimizer. 'momentum' is Paddle's Momentum (SGD with momentum, L2 decay)."""
+    """The optimizer. 'momentum' is Paddle's Momentum (SGD with momentum, L2 decay); 'muon' is
+    Muon for the convolution filters and hidden matrices (``lr``, ``momentum``; weights kept at
+    a fixed norm) with SGD for biases, normalisation parameters and the classifier (``aux_lr``,
+    ``aux_momentum``, ``weight_decay``), see ``resvision.optim.Muon``."""
 
-    name: str = field(default="momentum", metadata=_choices("momentum", "sgd", "adam", "adamw"))
+    name: str = field(
+        default="momentum", metadata=_choices("momentum", "sgd", "adam", "adamw", "muon")
+    )
     lr: float = field(default=0.05, metadata=_range(0))
     momentum: float = field(default=0.9, metadata=_range(0, 1))
     nesterov: bool = False
@@ -119,6 +132,10 @@ class OptimSection:
     #: Linear scaling rule (Goyal et al. 2017): the learning rate used is lr * global batch / this,
     #: the global batch being batch_size * processes (--nproc, torchrun). None: lr as given.
     lr_reference_batch: int | None = field(default=None, metadata=_range(1))
+    #: 'muon': the learning rate of the parameters trained by SGD (None: lr).
+    aux_lr: float | None = field(default=None, metadata=_range(0))
+    #: 'muon': their momentum (None: momentum).
+    aux_momentum: float | None = field(default=None, metadata=_range(0, 1))
 
 
 @dataclass
@@ -126,7 +143,8 @@ class ScheduleSection:
     """The learning-rate schedule, stepped every iteration; epochs may be fractional."""
 
     name: str = field(
-        default="cosine", metadata=_choices("constant", "step", "multistep", "cosine", "onecycle")
+        default="cosine",
+        metadata=_choices("constant", "step", "multistep", "linear", "cosine", "onecycle"),
     )
     #: Linear warmup from ~0 to the learning rate over this many epochs.
     warmup_epochs: float = field(default=0.0, metadata=_range(0))
@@ -135,7 +153,7 @@ class ScheduleSection:
     #: 'step': every this many epochs the learning rate is multiplied by gamma.
     step_size: float = field(default=30.0, metadata=_range(0, low_open=True))
     gamma: float = field(default=0.1, metadata=_range(0, low_open=True))
-    #: 'cosine': the final learning rate.
+    #: 'cosine', 'linear' (a straight decay after the warmup): the final learning rate.
     min_lr: float = field(default=0.0, metadata=_range(0))
     #: 'onecycle': fraction of the iterations spent rising to the peak.
     pct_start: float = field(default=0.25, metadata=_range(0, 1, low_open=True, high_open=True))
@@ -148,11 +166,16 @@ class TrainSection:
     epochs: int = field(default=15, metadata=_range(1))
     batch_size: int = field(default=64, metadata=_range(1))
     label_smoothing: float = field(default=0.0, metadata=_range(0, 1, high_open=True))
-    #: 'off'; 'auto' (bf16 where the device supports it, else fp16 on CUDA); 'bf16'; 'fp16'
-    #: (with a loss scaler on CUDA); or Paddle's 'O1'/'O2'.
-    amp: str = field(default="off", metadata=_choices("off", "auto", "bf16", "fp16", "O1", "O2"))
-    channels_last: bool = False
-    compile: bool = False
+    #: 'auto' (the engine's choice: bf16 where the processor or GPU computes it natively, never
+    #: in deterministic mode; fp16 with a loss scaler on CUDA without bf16 and on MPS); 'off';
+    #: 'bf16'; 'fp16' (with a loss scaler on CUDA); or Paddle's 'O1'/'O2'.
+    amp: str = field(default="auto", metadata=_choices("off", "auto", "bf16", "fp16", "O1", "O2"))
+    #: Channels-last memory format; 'auto' (None): the engine's choice (on for convolutional
+    #: networks of 100k+ parameters on CPU and CUDA).
+    channels_last: bool | None = None
+    #: torch.compile; 'auto' (None): the engine's choice (off: no measured gain on CPU worth
+    #: the compile time).
+    compile: bool | None = None
     #: Exponential moving average of the weights, evaluated in place of the raw weights.
     ema_decay: float | None = field(default=None, metadata=_range(0, 1, high_open=True))
     accumulate_grad_batches: int = field(default=1, metadata=_range(1))
@@ -258,6 +281,8 @@ def _coerce(value: Any, hint: Any, key: str, choices: tuple[str, ...] | None) ->
             return None
         (hint,) = [a for a in args if a is not type(None)]
         origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if hint is bool and isinstance(value, str) and value.strip().lower() == "auto":
+            return None  # an optional switch: None lets the engine decide
     try:
         if origin is list:
             if isinstance(value, str):

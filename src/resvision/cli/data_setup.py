@@ -172,7 +172,9 @@ def build_transforms(cfg: DataSection, pre: Preprocess, natural: int | None) -> 
     if cfg.augment == "imagenet":
         geometry_train: list[Any] = [T.RandomResizedCrop(size), T.RandomHorizontalFlip()]
     elif cfg.augment == "flip-crop":
-        geometry_train = [*geometry_eval, T.RandomCrop(size, padding=max(1, size // 8))]
+        padding = max(1, size // 8) if cfg.crop_padding is None else cfg.crop_padding
+        crop = T.RandomCrop(size, padding=padding, padding_mode=cfg.padding_mode)
+        geometry_train = [*geometry_eval, crop]
         geometry_train.append(T.RandomHorizontalFlip())
     elif cfg.augment == "flip":
         geometry_train = [*geometry_eval, T.RandomHorizontalFlip()]

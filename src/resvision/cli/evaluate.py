@@ -168,15 +168,22 @@ def final_evaluation(
 
 
 def load_model_for_inference(
-    info: dict[str, Any], file: Path, device_name: str, checkpoint: dict[str, Any] | None = None
+    info: dict[str, Any],
+    file: Path,
+    device_name: str,
+    checkpoint: dict[str, Any] | None = None,
+    run_settings: bool = True,
 ) -> Any:
     """A ``resvision.Model`` with the checkpoint's network and weights, on ``device_name``.
 
     When the run kept an EMA of the weights (``--ema``), the averaged weights are loaded, as
-    they are the ones its evaluations used.
+    they are the ones its evaluations used. The model computes with the run's precision and
+    memory format (``train.amp``, ``train.channels_last``), so that ``eval`` reproduces the
+    run's own final evaluation; ``run_settings=False`` keeps fp32 and the default memory
+    format (what ``export`` traces).
     """
     import resvision
-    from resvision.cli.build import build_network
+    from resvision.cli.build import amp_setting, build_network
     from resvision.cli.config import ModelSection
     from resvision.cli.train import resolve_device_name
 
@@ -195,6 +202,13 @@ def load_model_for_inference(
         ema.set_model(model)
         ema.load_state_dict(ema_state)
         ema.ema.copy_to(model.network)
+    train = (info.get("config") or {}).get("train") or {}
+    if not run_settings:
+        return model
+    model.prepare(
+        amp_configs=amp_setting(train.get("amp", "off"), model.device),
+        channels_last=train.get("channels_last", False),
+    )
     return model
 
 

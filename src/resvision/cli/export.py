@@ -100,7 +100,9 @@ def _load(args: argparse.Namespace, checkpoint: str) -> tuple[Any, Path, tuple |
     from resvision.cli.runinfo import load_run
 
     file, info, stored = load_run(checkpoint)
-    network = load_model_for_inference(info, file, "cpu", stored).network  # EMA weights if kept
+    network = load_model_for_inference(
+        info, file, "cpu", stored, run_settings=False
+    ).network  # EMA weights if kept
     pre = info.get("preprocess") or {}
     network.pretrained_cfg = {
         "model": info["model"],

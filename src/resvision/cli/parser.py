@@ -69,14 +69,17 @@ TRAIN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--batch-size": ("train.batch_size", {"type": int, "metavar": "N"}),
     "--optimizer": (
         "optim.name",
-        {"metavar": "NAME", "help": "momentum (default), sgd, adam, adamw"},
+        {"metavar": "NAME", "help": "momentum (default), sgd, adam, adamw, muon"},
     ),
     "--lr": ("optim.lr", {"type": float, "metavar": "LR", "help": "peak learning rate"}),
     "--momentum": ("optim.momentum", {"type": float, "metavar": "M"}),
     "--weight-decay": ("optim.weight_decay", {"type": float, "metavar": "WD", "help": "L2 decay"}),
     "--schedule": (
         "schedule.name",
-        {"metavar": "NAME", "help": "constant, step, multistep, cosine (default), onecycle"},
+        {
+            "metavar": "NAME",
+            "help": "constant, step, multistep, linear, cosine (default), onecycle",
+        },
     ),
     "--warmup-epochs": ("schedule.warmup_epochs", {"type": float, "metavar": "E"}),
     "--label-smoothing": ("train.label_smoothing", {"type": float, "metavar": "EPS"}),
@@ -86,16 +89,19 @@ TRAIN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
             "nargs": "?",
             "const": "auto",
             "metavar": "MODE",
-            "help": "mixed precision: auto (alone), bf16, fp16, off",
+            "help": "mixed precision: auto (the default: bf16 where native), bf16, fp16, off",
         },
     ),
     "--channels-last": (
         "train.channels_last",
-        {"action": argparse.BooleanOptionalAction, "help": "NHWC memory format"},
+        {"action": argparse.BooleanOptionalAction, "help": "NHWC memory format (default: auto)"},
     ),
     "--compile": (
         "train.compile",
-        {"action": argparse.BooleanOptionalAction, "help": "torch.compile the network"},
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "torch.compile the network (default: auto, off)",
+        },
     ),
     "--ema": ("train.ema_decay", {"type": float, "metavar": "DECAY", "help": "EMA of the weights"}),
     "--sync-bn": (

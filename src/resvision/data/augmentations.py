@@ -176,14 +176,12 @@ class RandomCrop(BaseTransform):
         return F.crop(img, top, left, th, tw)
 
     def batched(self, state: BatchPlanState) -> Callable:
-        if self.padding_mode != "constant":
-            raise NotBatchableError(f"{self!r}: only constant padding is batched")
         c, h, w = state.shape
         padding = self._total_padding(h, w)
         if self.size[0] > h + padding[1] + padding[3] or self.size[1] > w + padding[0] + padding[2]:
             raise ValueError(f"RandomCrop size {self.size} is larger than the images ({h}, {w})")
         state.shape = (c, *self.size)
-        return BatchRandomCrop(self.size, padding, self.fill)
+        return BatchRandomCrop(self.size, padding, self.fill, padding_mode=self.padding_mode)
 
 
 class RandomHorizontalFlip(BaseTransform):

@@ -93,9 +93,12 @@ class BatchNormalize:
 
 
 class BatchRandomCrop:
-    """Pad by ``padding`` (left, top, right, bottom) with a constant ``fill``, then crop ``size``
-    at a uniformly random position per image; optionally flip (fused, one gather).
+    """Pad by ``padding`` (left, top, right, bottom), then crop ``size`` at a uniformly random
+    position per image; optionally flip (fused, one gather).
 
+    ``padding_mode`` is ``'constant'`` (``fill``), ``'edge'``, ``'reflect'`` or ``'symmetric'``,
+    as the per-sample :class:`~resvision.transforms.RandomCrop`. The non-constant modes build no
+    padded copy: each output pixel's source row and column are mapped back into the image.
     The flip is fused so that the usual CIFAR recipe (pad 4, crop 32, flip) reads every pixel
     once; :class:`BatchCompose` fuses a following :class:`BatchRandomHorizontalFlip` into it.
     """
@@ -106,11 +109,17 @@ class BatchRandomCrop:
         padding: tuple[int, int, int, int] = (0, 0, 0, 0),
         fill: float | Sequence[float] = 0,
         flip_prob: float = 0.0,
+        padding_mode: str = "constant",
     ) -> None:
+        if padding_mode not in _SOURCE_INDEX:
+            raise ValueError(
+                f"padding_mode must be one of {sorted(_SOURCE_INDEX)}, got {padding_mode!r}"
+            )
         self.size = size
         self.padding = padding
         self.fill = fill
         self.flip_prob = float(flip_prob)
+        self.padding_mode = padding_mode
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
         _check_batch(images, "BatchRandomCrop")
@@ -120,14 +129,20 @@ class BatchRandomCrop:
         hp, wp = h + top + bottom, w + left + right
         if ch > hp or cw > wp:
             raise ValueError(f"crop size {self.size} is larger than the padded image ({hp}, {wp})")
-        if any(self.padding):
+        constant = self.padding_mode == "constant" and any(self.padding)
+        if self.padding_mode == "reflect" and (max(left, right) >= w or max(top, bottom) >= h):
+            raise ValueError(
+                f"reflect padding {self.padding} must be smaller than the image ({h}, {w})"
+            )
+        if constant:
             padded = images.new_empty((n, c, hp, wp))
             padded[...] = torch.as_tensor(
                 self.fill, dtype=images.dtype, device=images.device
             ).reshape(1, -1, 1, 1)
             padded[:, :, top : top + h, left : left + w] = images
+            src_h, src_w = hp, wp
         else:
-            padded = images
+            padded, src_h, src_w = images, h, w
         dev = images.device
         # Same draw order as the per-sample RandomCrop: top offset, then left offset.
         tops = torch.randint(0, hp - ch + 1, (n,), device=dev, generator=generator)
@@ -138,15 +153,44 @@ class BatchRandomCrop:
             cols = torch.where(flip[:, None], cw - 1 - cols, cols)
         rows = tops[:, None] + torch.arange(ch, device=dev)
         cols = lefts[:, None] + cols
-        index = (rows[:, :, None] * wp + cols[:, None, :]).reshape(n, 1, ch * cw).expand(n, c, -1)
-        out = torch.gather(padded.reshape(n, c, hp * wp), 2, index)
+        if not constant:  # padded coordinates -> image coordinates
+            rows = _SOURCE_INDEX[self.padding_mode](rows - top, h)
+            cols = _SOURCE_INDEX[self.padding_mode](cols - left, w)
+        index = (rows[:, :, None] * src_w + cols[:, None, :]).reshape(n, 1, ch * cw)
+        out = torch.gather(padded.reshape(n, c, src_h * src_w), 2, index.expand(n, c, -1))
         return out.reshape(n, c, ch, cw)
 
     def __repr__(self) -> str:
+        mode = "" if self.padding_mode == "constant" else f", padding_mode={self.padding_mode!r}"
         return (
             f"BatchRandomCrop(size={self.size}, padding={self.padding}, fill={self.fill}, "
-            f"flip_prob={self.flip_prob})"
+            f"flip_prob={self.flip_prob}{mode})"
         )
+
+
+def _reflect(i: torch.Tensor, n: int) -> torch.Tensor:
+    # ... 2 1 | 0 1 2 ... n-1 | n-2 n-3 ...  (the edge pixel is not repeated)
+    if n == 1:
+        return torch.zeros_like(i)
+    period = 2 * (n - 1)
+    i = i.remainder(period)
+    return torch.where(i < n, i, period - i)
+
+
+def _symmetric(i: torch.Tensor, n: int) -> torch.Tensor:
+    # ... 1 0 | 0 1 2 ... n-1 | n-1 n-2 ...  (the edge pixel is repeated)
+    i = i.remainder(2 * n)
+    return torch.where(i < n, i, 2 * n - 1 - i)
+
+
+#: padding mode -> map from a padded coordinate (relative to the image's first pixel) to the
+#: image pixel it shows; 'constant' is handled by building the padded batch.
+_SOURCE_INDEX = {
+    "constant": None,
+    "edge": lambda i, n: i.clamp(0, n - 1),
+    "reflect": _reflect,
+    "symmetric": _symmetric,
+}
 
 
 class BatchCenterCrop:
@@ -268,7 +312,9 @@ class BatchCompose:
                 and isinstance(prev, BatchRandomCrop)
                 and prev.flip_prob == 0
             ):
-                fused[-1] = BatchRandomCrop(prev.size, prev.padding, prev.fill, t.prob)
+                fused[-1] = BatchRandomCrop(
+                    prev.size, prev.padding, prev.fill, t.prob, prev.padding_mode
+                )
             else:
                 fused.append(t)
         self.transforms = fused

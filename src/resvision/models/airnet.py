@@ -13,7 +13,8 @@ with the record's initialisation and parametrisation choices, each for a measure
 - The first layer whitens 2x2 patches: its filters are the eigenvectors of the patch covariance
   scaled by ``1/sqrt(eigenvalue)``, and their negatives (so the GELU after it loses nothing).
   They are computed from the first training batch the layer sees (``PatchWhitening``), kept as
-  a buffer (fixed, saved in the state dict); only its bias trains.
+  a buffer (fixed, saved in the state dict); only its bias trains (with the 64x bias learning
+  rate below, as airbench's).
 - Convolutions start as partial identities (Dirac init of the first ``in`` output channels).
 - Batch norms have a fixed scale of 1, momentum 0.4 (airbench's 0.6 in its convention) and a
   bias whose learning rate is 64x the others': here by parametrising the bias as ``8 * b``,
@@ -59,6 +60,8 @@ class PatchWhitening(nn.Module):
         kernel_size: Patch side.
         eps: Added to the eigenvalues (limits the gain of near-constant directions).
         max_images: At most this many images of the batch are used for the covariance.
+        bias_scale: The bias is parametrised as ``bias_scale * bias`` (AirNet: 8, the 64x bias
+            learning rate of airbench, which trains the whitening bias as the other biases).
 
     Examples:
         >>> layer = PatchWhitening(3, 2)
@@ -68,7 +71,12 @@ class PatchWhitening(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, kernel_size: int = 2, eps: float = 5e-4, max_images: int = 1024
+        self,
+        in_channels: int,
+        kernel_size: int = 2,
+        eps: float = 5e-4,
+        max_images: int = 1024,
+        bias_scale: float = 1.0,
     ) -> None:
         super().__init__()
         dim = in_channels * kernel_size * kernel_size
@@ -79,6 +87,7 @@ class PatchWhitening(nn.Module):
         self.bias = nn.Parameter(torch.zeros(2 * dim))
         self.eps = eps
         self.max_images = max_images
+        self.bias_scale = float(bias_scale)
         self._checked = False  # Python-side copy of `initialized`: no device sync per step
 
     @torch.no_grad()
@@ -113,7 +122,7 @@ class PatchWhitening(nn.Module):
         # a buffer and its input the images), where a fused bias made oneDNN run a slow
         # bias-only backward convolution (measured: 40% of a CPU bf16 training step).
         out = F.conv2d(x, weight)
-        return out + self.bias.view(1, -1, 1, 1).to(out.dtype)
+        return out + (self.bias * self.bias_scale).view(1, -1, 1, 1).to(out.dtype)
 
 
 class ScaledBiasBatchNorm(nn.BatchNorm2d):
@@ -195,7 +204,7 @@ class AirNet(nn.Module):
             raise ValueError(f"widths must give the channels of 3 blocks, got {widths!r}")
         self.num_classes = validate_num_classes(num_classes)
         self.tta_level = tta_level
-        self.whiten = PatchWhitening(in_channels, 2)
+        self.whiten = PatchWhitening(in_channels, 2, bias_scale=_BIAS_SCALE)
         self.act = nn.GELU()
         channels = 2 * in_channels * 4
         blocks = []

@@ -14,6 +14,7 @@ The optimizers are ``torch.optim`` optimizers; any torch optimizer works with
 ``resvision.Model`` too.
 """
 
+from resvision.engine.muon import Muon, muon_param_groups, orthogonalize
 from resvision.engine.optim import (
     SGD,
     Adam,
@@ -38,5 +39,8 @@ __all__ = [
     "L1Decay",
     "L2Decay",
     "Momentum",
+    "Muon",
     "lr",
+    "muon_param_groups",
+    "orthogonalize",
 ]

@@ -13,7 +13,9 @@ epochs are 158 steps), too slow for every CI run, so:
   lr 0.01) trains steadily (training top-1 16% -> 23% over the 2 epochs), but its test accuracy
   in eval mode jumps from epoch to epoch (measured after epochs 1-4: 21.7%, 11.1%, 16.9%,
   20.7% top-1; another run 12.8%, 22.8%) because batch-norm running statistics lag behind the
-  fast-moving weights. So the check is on training accuracy and test top-5 (chance: 10% / 50%).
+  fast-moving weights; Paddle's own ``Model.fit`` on the same data behaves alike
+  (``benchmarks/tutorial_learning.py``, table in the README). So the check is on training
+  accuracy, test top-5 and the better of the two test top-1 values (chance: 10% / 50%).
 """
 
 from __future__ import annotations
@@ -81,4 +83,7 @@ def test_tutorial_example_learns(tmp_path, monkeypatch, request):
     rows = [json.loads(line) for line in (tmp_path / "output" / "metrics.jsonl").open()]
     train = [r for r in rows if r["event"] == "epoch_end"][-1]
     assert train["acc_top1"] > 0.18, train  # measured 0.227, 0.232
-    assert evals[-1]["acc_top5"] > 0.55, evals[-1]  # measured 0.640, 0.739
+    assert evals[-1]["acc_top5"] > 0.55, evals[-1]  # measured 0.640, 0.739, 0.804
+    # Test top-1 jumps between epochs (also in Paddle: benchmarks/tutorial_learning.py), so the
+    # better of the two evaluations is checked: measured 0.217, 0.228, 0.197, 0.229.
+    assert max(r["acc_top1"] for r in evals) > 0.15, evals

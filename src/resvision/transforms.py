@@ -17,6 +17,7 @@ from resvision.data.augmentations import (
     Resize,
 )
 from resvision.data.batch_transforms import (
+    BatchAlternatingFlip,
     BatchCenterCrop,
     BatchCompose,
     BatchNormalize,
@@ -32,6 +33,7 @@ from resvision.data.transforms import BaseTransform, Compose, Normalize, ToTenso
 
 __all__ = [
     "BaseTransform",
+    "BatchAlternatingFlip",
     "BatchCenterCrop",
     "BatchCompose",
     "BatchNormalize",

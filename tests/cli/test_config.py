@@ -119,6 +119,7 @@ def test_fast_preset_builds_muon_reflect_translations_and_a_linear_decay():
     assert isinstance(optimizer, Muon)
     muon, aux = optimizer.param_groups
     assert muon["muon"] and muon["lr"] == cfg.optim.lr and muon["normalize_weights"]
+    assert muon["ns_steps"] == 3
     assert all(p.ndim == 4 for p in muon["params"])  # the filters; the classifier is SGD's
     assert any(p is network.get_classifier().weight for p in aux["params"])
     assert aux["lr"] == pytest.approx(cfg.optim.aux_lr) and aux["momentum"] == 0.85
@@ -135,8 +136,9 @@ def test_crop_padding_and_mode_reach_the_batched_crop():
     cfg = resolve(CONFIGS / "fast_cifar10.yaml")
     pre = Preprocess(size=32, resize=None, mean=[0.5] * 3, std=[0.2] * 3, channels=3)
     train, _ = build_transforms(cfg.data, pre, natural=32)
-    crop = plan_batched(train, (3, 32, 32), "pil").transforms[0]
-    assert crop.padding == (2, 2, 2, 2) and crop.padding_mode == "reflect" and crop.flip_prob
+    crop, flip = plan_batched(train, (3, 32, 32), "pil").transforms[:2]
+    assert crop.padding == (2, 2, 2, 2) and crop.padding_mode == "reflect"
+    assert crop.flip_prob == 0 and type(flip).__name__ == "BatchAlternatingFlip"
     default = resolve(CONFIGS / "resnet20_cifar10.yaml")
     train, _ = build_transforms(default.data, pre, natural=32)
     crop = plan_batched(train, (3, 32, 32), "pil").transforms[0]

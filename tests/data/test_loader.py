@@ -234,3 +234,58 @@ def test_loader_is_freed_without_the_garbage_collector(fast):
         assert ref() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_alternating_flip_mirrors_each_image_on_every_other_epoch(fast):
+    ds = Tiny(n=64, transform=Compose([RandomHorizontalFlip(alternate=True), Transpose()]))
+    plain = torch.as_tensor(ds.images).float()
+    loader = build_loader(ds, 16, shuffle=True, seed=5, fast=fast)
+    flipped = []
+    for epoch in range(3):
+        loader.set_epoch(epoch)
+        state = {}
+        for x, _ in loader:
+            for image in x:  # its source: the data set image it equals, or whose mirror it is
+                same = (plain == image).flatten(1).all(1)
+                mirror = (plain.flip(-1) == image).flatten(1).all(1)
+                (i,) = (same | mirror).nonzero().flatten().tolist()
+                state[i] = not torch.equal(plain[i], image)
+        assert sorted(state) == list(range(64))
+        flipped.append(state)
+    assert 16 <= sum(flipped[0].values()) <= 48  # about half start mirrored
+    for i in range(64):  # every image alternates
+        assert flipped[0][i] != flipped[1][i] and flipped[0][i] == flipped[2][i]
+
+
+def test_alternating_flip_is_the_same_on_both_paths_and_after_resume():
+    ds = Tiny(n=40, transform=Compose([RandomHorizontalFlip(alternate=True), Transpose()]))
+    fast = build_loader(ds, 8, shuffle=True, seed=2, fast=True)
+    slow = build_loader(ds, 8, shuffle=True, seed=2, fast=False)
+    for epoch in (0, 1):
+        fast.set_epoch(epoch)
+        slow.set_epoch(epoch)
+        assert torch.equal(collect(fast)[0], collect(slow)[0])
+    # stopped after 2 batches of epoch 1, resumed in a new loader: the same remaining batches
+    fast.set_epoch(1)
+    it = iter(fast)
+    next(it), next(it)
+    state = fast.state_dict()
+    rest = torch.cat([x for x, _ in it])
+    resumed = build_loader(ds, 8, shuffle=True, seed=2, fast=True)
+    resumed.load_state_dict(state)
+    assert torch.equal(collect(resumed)[0], rest)
+
+
+def test_alternating_flip_outside_a_loader_and_bad_arguments():
+    from resvision.transforms import BatchAlternatingFlip
+
+    with pytest.raises(ValueError, match=r"prob must be 0\.5"):
+        RandomHorizontalFlip(prob=0.3, alternate=True)
+    with pytest.raises(ValueError, match="needs the batch's indices and epoch"):
+        BatchAlternatingFlip()(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
+    # no loader, no epoch: a random flip
+    torch.manual_seed(0)
+    image = np.arange(12).reshape(3, 4)
+    outs = {tuple(RandomHorizontalFlip(alternate=True)(image)[0]) for _ in range(20)}
+    assert outs == {(0, 1, 2, 3), (3, 2, 1, 0)}

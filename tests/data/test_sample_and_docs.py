@@ -60,6 +60,7 @@ DOC_MODULES = [
     "resvision.data.augmentations",
     "resvision.data.batch_transforms",
     "resvision.data.loader",
+    "resvision.data.epoch_context",
     "resvision.data.datasets.sample",
     "resvision.data.datasets.cifar",
     "resvision.data.datasets.mnist",

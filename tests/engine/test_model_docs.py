@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "resvision.engine.amp",
+    "resvision.engine.muon",
     "resvision.engine.checkpoint",
     "resvision.engine.device",
     "resvision.engine.fit",

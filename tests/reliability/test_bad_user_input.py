@@ -42,6 +42,7 @@ NUMERIC = {
     "optim.lr_reference_batch": (int, 1, None, False, False),
     "optim.aux_lr": (float, 0, None, False, False),
     "optim.aux_momentum": (float, 0, 1, False, False),
+    "optim.ns_steps": (int, 1, None, False, False),
     "schedule.warmup_epochs": (float, 0, None, False, False),
     "schedule.step_size": (float, 0, None, True, False),
     "schedule.gamma": (float, 0, None, True, False),
@@ -63,6 +64,7 @@ NUMERIC = {
 CHOICES = {
     "data.augment": ("none", "flip", "flip-crop", "imagenet"),
     "data.padding_mode": ("constant", "reflect", "edge", "symmetric"),
+    "data.flip": ("random", "alternate"),
     "optim.name": ("momentum", "sgd", "adam", "adamw", "muon"),
     "schedule.name": ("constant", "step", "multistep", "linear", "cosine", "onecycle"),
     "train.amp": ("off", "auto", "bf16", "fp16", "O1", "O2"),

@@ -243,6 +243,7 @@ def build_optimizer(
                 momentum=cfg.momentum,
                 parameters=groups,
                 use_nesterov=cfg.nesterov,
+                ns_steps=cfg.ns_steps,
                 normalize_weights=True,
             )
         if cfg.name == "momentum":

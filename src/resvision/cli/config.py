@@ -105,6 +105,10 @@ class DataSection:
     padding_mode: str = field(
         default="constant", metadata=_choices("constant", "reflect", "edge", "symmetric")
     )
+    #: The training flip of 'flip' and 'flip-crop': 'random' (each image with probability
+    #: 0.5), or 'alternate' (each image mirrored on every other epoch, airbench's alternating
+    #: flip; resvision.data.epoch_context).
+    flip: str = field(default="random", metadata=_choices("random", "alternate"))
     #: Training and evaluation crop size; None: the natural size of the data (32 for CIFAR).
     image_size: int | None = field(default=None, metadata=_range(1))
     #: Evaluation resize of the shorter side before the center crop; None: image_size * 8 / 7.
@@ -136,6 +140,8 @@ class OptimSection:
     aux_lr: float | None = field(default=None, metadata=_range(0))
     #: 'muon': their momentum (None: momentum).
     aux_momentum: float | None = field(default=None, metadata=_range(0, 1))
+    #: 'muon': Newton-Schulz iterations per update (airbench94_muon uses 3).
+    ns_steps: int = field(default=5, metadata=_range(1))
 
 
 @dataclass

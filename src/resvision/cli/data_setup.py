@@ -175,9 +175,9 @@ def build_transforms(cfg: DataSection, pre: Preprocess, natural: int | None) -> 
         padding = max(1, size // 8) if cfg.crop_padding is None else cfg.crop_padding
         crop = T.RandomCrop(size, padding=padding, padding_mode=cfg.padding_mode)
         geometry_train = [*geometry_eval, crop]
-        geometry_train.append(T.RandomHorizontalFlip())
+        geometry_train.append(T.RandomHorizontalFlip(alternate=cfg.flip == "alternate"))
     elif cfg.augment == "flip":
-        geometry_train = [*geometry_eval, T.RandomHorizontalFlip()]
+        geometry_train = [*geometry_eval, T.RandomHorizontalFlip(alternate=cfg.flip == "alternate")]
     else:
         geometry_train = list(geometry_eval)
     if pre.mean is None:

@@ -17,6 +17,7 @@ import torch
 
 from resvision.data import functional as F
 from resvision.data.batch_transforms import (
+    BatchAlternatingFlip,
     BatchCenterCrop,
     BatchPlanState,
     BatchRandomCrop,
@@ -24,6 +25,7 @@ from resvision.data.batch_transforms import (
     BatchRandomHorizontalFlip,
     NotBatchableError,
 )
+from resvision.data.epoch_context import alternating_flip, current_sample
 from resvision.data.transforms import BaseTransform
 
 __all__ = [
@@ -185,24 +187,48 @@ class RandomCrop(BaseTransform):
 
 
 class RandomHorizontalFlip(BaseTransform):
-    """Flip left-right with probability ``prob``.
+    """Flip left-right with probability ``prob``; or, with ``alternate=True``, the alternating
+    flip of airbench (Jordan 2024): each image is mirrored on every other epoch, starting
+    mirrored or not at random (fixed per image), see :mod:`resvision.data.epoch_context`.
+
+    The alternating flip needs to know the image and the epoch: resvision's loaders tell it
+    (both the fast path and the DataLoader path, identically). Applied outside them, where
+    there is no epoch, it falls back to a random flip with probability 0.5.
 
     Examples:
         >>> import numpy as np
         >>> RandomHorizontalFlip(prob=1.0)(np.array([[1, 2, 3]])).tolist()
         [[3, 2, 1]]
+        >>> from resvision.data.epoch_context import sample_context
+        >>> flip = RandomHorizontalFlip(alternate=True)
+        >>> with sample_context(index=7, epoch=0, seed=0):
+        ...     a = flip(np.array([[1, 2, 3]])).tolist()
+        >>> with sample_context(index=7, epoch=1, seed=0):
+        ...     b = flip(np.array([[1, 2, 3]])).tolist()
+        >>> sorted([a, b])
+        [[[1, 2, 3]], [[3, 2, 1]]]
     """
 
-    def __init__(self, prob: float = 0.5) -> None:
+    def __init__(self, prob: float = 0.5, alternate: bool = False) -> None:
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"prob must be in [0, 1], got {prob}")
+        if alternate and prob != 0.5:
+            raise ValueError(
+                f"the alternating flip mirrors half of the time: prob must be 0.5, got {prob}"
+            )
         self.prob = float(prob)
+        self.alternate = bool(alternate)
 
     def _apply(self, img: Any) -> Any:
-        return F.hflip(img) if torch.rand(()).item() < self.prob else img
+        ctx = current_sample() if self.alternate else None
+        if ctx is not None:
+            flip = alternating_flip(ctx.index, ctx.epoch, ctx.seed)
+        else:
+            flip = torch.rand(()).item() < self.prob
+        return F.hflip(img) if flip else img
 
     def batched(self, state: BatchPlanState) -> Callable:
-        return BatchRandomHorizontalFlip(self.prob)
+        return BatchAlternatingFlip() if self.alternate else BatchRandomHorizontalFlip(self.prob)
 
 
 class RandomResizedCrop(BaseTransform):

@@ -19,6 +19,8 @@ from typing import Protocol
 
 import torch
 
+from resvision.data.epoch_context import BatchContext, alternating_flip_mask
+
 
 class BatchTransform(Protocol):
     """The protocol of a batched transform."""
@@ -227,6 +229,36 @@ class BatchRandomHorizontalFlip:
         return f"BatchRandomHorizontalFlip(prob={self.prob})"
 
 
+class BatchAlternatingFlip:
+    """The alternating flip (see :mod:`resvision.data.epoch_context`): each image is mirrored
+    on every other epoch, starting at random (fixed per image and seed).
+
+    It needs the batch's data-set indices and epoch (``uses_context``): resvision's fast loader
+    passes them. Called without them, it raises.
+    """
+
+    uses_context = True
+
+    def __call__(
+        self,
+        images: torch.Tensor,
+        generator: torch.Generator | None = None,
+        context: BatchContext | None = None,
+    ):
+        _check_batch(images, "BatchAlternatingFlip")
+        if context is None:
+            raise ValueError(
+                "BatchAlternatingFlip needs the batch's indices and epoch: run it through "
+                "resvision's loader (build_loader), or pass context=BatchContext(...)"
+            )
+        flip = alternating_flip_mask(context.indices, context.epoch, context.seed)
+        flip = flip.to(images.device)
+        return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+    def __repr__(self) -> str:
+        return "BatchAlternatingFlip()"
+
+
 class BatchRandomErasing:
     """Random erasing (cutout of a random rectangle), vectorised.
 
@@ -319,9 +351,17 @@ class BatchCompose:
                 fused.append(t)
         self.transforms = fused
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+    def __call__(
+        self,
+        images: torch.Tensor,
+        generator: torch.Generator | None = None,
+        context: BatchContext | None = None,
+    ):
         for t in self.transforms:
-            images = t(images, generator)
+            if getattr(t, "uses_context", False):
+                images = t(images, generator, context)
+            else:
+                images = t(images, generator)
         return images
 
     def __repr__(self) -> str:

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, get_worker_info
 
 from resvision.data.batch_transforms import NotBatchableError, plan_batched
+from resvision.data.epoch_context import BatchContext, sample_context
 from resvision.data.sampling import (
     collate_images,
     derive_seed,
@@ -222,7 +223,8 @@ class FastLoader(_EpochState):
         for b in range(start, total):
             index = order[b * bs : (b + 1) * bs]
             self._generator.manual_seed(derive_seed(self.seed, epoch, b))
-            images = self.pipeline(self.images.index_select(0, index), self._generator)
+            context = BatchContext(index, epoch, self.seed)
+            images = self.pipeline(self.images.index_select(0, index), self._generator, context)
             labels = self.labels.index_select(0, index)
             self._done = b + 1
             yield images, labels
@@ -244,15 +246,20 @@ class _SeededItems(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def _item(self, key: tuple[int, int]) -> Any:
-        index, seed = key
+    def _item(self, key: tuple[int, ...]) -> Any:
+        # (index, sample seed) or (index, sample seed, epoch, loader seed): the latter also
+        # tells epoch-aware transforms (the alternating flip) which sample of which epoch this is.
+        index, seed = key[0], key[1]
         seed_rngs(seed)
+        if len(key) == 4:
+            with sample_context(index, key[2], key[3]):
+                return self.dataset[index]
         return self.dataset[index]
 
-    def __getitem__(self, key: tuple[int, int]) -> Any:
+    def __getitem__(self, key: tuple[int, ...]) -> Any:
         return self.__getitems__([key])[0]
 
-    def __getitems__(self, keys: list[tuple[int, int]]) -> list[Any]:
+    def __getitems__(self, keys: list[tuple[int, ...]]) -> list[Any]:
         # DataLoader fetches a whole batch through here (torch >= 2.1).
         if get_worker_info() is not None:
             # A worker's generators are its own: seeding them needs no restoring.
@@ -262,7 +269,8 @@ class _SeededItems(Dataset):
 
 
 class _EpochBatchSampler(Sampler):
-    """Yields the batches of ``state``'s current epoch as lists of ``(index, sample seed)``."""
+    """Yields the batches of ``state``'s current epoch as lists of ``(index, sample seed,
+    epoch, loader seed)``."""
 
     def __init__(self, state: _EpochState) -> None:
         # A weak reference: a cycle loader -> DataLoader -> sampler -> loader would leave the
@@ -277,7 +285,9 @@ class _EpochBatchSampler(Sampler):
         order = self.state.indices(self.epoch).tolist()
         bs, seed, epoch = self.state.batch_size, self.state.seed, self.epoch
         for b in range(self.start, len(self.state)):
-            yield [(i, derive_seed(seed, epoch, i)) for i in order[b * bs : (b + 1) * bs]]
+            yield [
+                (i, derive_seed(seed, epoch, i), epoch, seed) for i in order[b * bs : (b + 1) * bs]
+            ]
 
 
 def usable_cpus() -> int:

@@ -98,7 +98,7 @@ def muon_param_groups(
         Paddle-style groups (``learning_rate`` is a ratio), for ``Muon(parameters=...)``.
 
     Examples:
-        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8))
         >>> [(g['muon'], len(g['params'])) for g in muon_param_groups(net)]
         [(True, 1), (False, 2)]
     """

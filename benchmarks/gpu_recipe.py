@@ -6,7 +6,8 @@ on the device and warm-up excluded, mean over several runs.
 The data set (``DIR/train``, ``DIR/test``, CIFAR-10 (JPEG)) is decoded once; a first, untimed
 run warms up cuDNN's algorithm search and the allocator (airbench excludes compile and warm-up
 the same way). Each timed run builds a fresh network with another seed, trains it with the
-preset's settings and evaluates the EMA weights with the 6-view TTA. Prints one JSON line.
+preset's settings and evaluates it with the 6-view TTA (the EMA weights when the preset keeps
+an average). Prints one JSON line.
 """
 
 from __future__ import annotations

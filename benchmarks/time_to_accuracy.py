@@ -92,7 +92,8 @@ def train_once(cfg: Any, data: Any, device: torch.device, start: float) -> dict[
 
     network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
     model = resvision.Model(network, device=device)
-    spe = steps_per_epoch(len(data.train), cfg.train.batch_size, 1)
+    accumulate = cfg.train.accumulate_grad_batches
+    spe = steps_per_epoch(len(data.train), cfg.train.batch_size, accumulate)
     optimizer = build_optimizer(cfg.optim, model.network, build_schedule(cfg, spe))
     loss = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
     model.prepare(
@@ -108,7 +109,8 @@ def train_once(cfg: Any, data: Any, device: torch.device, start: float) -> dict[
     cbks = [clock.callback] if ema is None else [ema, clock.callback]
     with contextlib.redirect_stdout(io.StringIO()):
         model.fit(data.train, batch_size=cfg.train.batch_size, epochs=cfg.train.epochs,
-                  verbose=0, callbacks=cbks, seed=cfg.train.seed)  # fmt: skip
+                  verbose=0, callbacks=cbks, seed=cfg.train.seed,
+                  accumulate_grad_batches=accumulate)  # fmt: skip
     synchronize(device)
     train_end = time.perf_counter() - start
     if ema is not None:

@@ -127,6 +127,7 @@ def test_fast_preset_builds_muon_reflect_translations_and_a_linear_decay():
     # a straight decay to zero over the 8 x 25 steps
     assert [schedule.step(s) or round(schedule(), 4) for s in (0, 100, 200)] == [0.24, 0.12, 0.0]
     assert type(schedule).__name__ == "PolynomialDecay"
+    assert cfg.train.batch_size * cfg.train.accumulate_grad_batches == 2000  # airbench's batch
 
 
 def test_crop_padding_and_mode_reach_the_batched_crop():
@@ -143,3 +144,14 @@ def test_crop_padding_and_mode_reach_the_batched_crop():
     train, _ = build_transforms(default.data, pre, natural=32)
     crop = plan_batched(train, (3, 32, 32), "pil").transforms[0]
     assert crop.padding == (4, 4, 4, 4) and crop.padding_mode == "constant"
+
+
+def test_yaml_off_is_the_word_off_for_keys_that_take_it(tmp_path):
+    # YAML 1.1 reads a bare `off` as false; `train.amp` takes the word.
+    assert resolve(None, {}, ["train.amp=off"]).train.amp == "off"
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  amp: off\n  channels_last: auto\n")
+    cfg = resolve(path)
+    assert cfg.train.amp == "off" and cfg.train.channels_last is None
+    with pytest.raises(UsageError, match=r"train\.amp value"):
+        resolve(None, {}, ["train.amp=on"])

@@ -312,6 +312,8 @@ def _coerce(value: Any, hint: Any, key: str, choices: tuple[str, ...] | None) ->
         if hint is str:
             if isinstance(value, bool) and key.endswith(".pretrained"):
                 value = str(value).lower()  # YAML `pretrained: true` (the key also takes names)
+            elif isinstance(value, bool) and choices is not None and "off" in choices:
+                value = "on" if value else "off"  # YAML 1.1 reads `amp: off` as false
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise ValueError
             value = str(value)

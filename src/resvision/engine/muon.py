@@ -14,6 +14,12 @@ convention, the classifier train with plain SGD with (Nesterov) momentum in the 
 the "auxiliary" groups, marked ``muon=False`` (:func:`muon_param_groups` makes the split).
 One optimizer for both keeps the engine's single-optimizer contract: one learning-rate
 schedule (each group keeps its ratio to the global rate), one state in the checkpoint.
+
+Why not ``torch.optim.Muon``: it exists from torch 2.9 (resvision supports 2.2 and later),
+takes only 2-d parameters (convolution filters are 4-d) and only Muon groups, and has no weight
+normalisation. Its steps on matrices equal this class's (tested in ``tests/engine/test_muon.py``
+where torch has it): it keeps the momentum as an average, this class as a sum like the
+original, and the orthogonalisation makes the two the same direction.
 """
 
 from __future__ import annotations

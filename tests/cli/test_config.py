@@ -155,3 +155,11 @@ def test_yaml_off_is_the_word_off_for_keys_that_take_it(tmp_path):
     assert cfg.train.amp == "off" and cfg.train.channels_last is None
     with pytest.raises(UsageError, match=r"train\.amp value"):
         resolve(None, {}, ["train.amp=on"])
+
+
+def test_muon_with_zero_lr_and_an_aux_rate_is_refused():
+    from resvision.cli.build import build_network, build_optimizer
+
+    cfg = resolve(CONFIGS / "fast_cifar10.yaml", {}, ["optim.lr=0"])
+    with pytest.raises(UsageError, match=r"optim\.lr > 0 when optim\.aux_lr is set"):
+        build_optimizer(cfg.optim, build_network(cfg.model, 10, 3), 0.0)

@@ -113,3 +113,31 @@ def test_auto_bf16_run_resumes_bit_identically(native: None, tmp_path) -> None:
     resumed = _fit(tmp_path / "b", 4, resume=True)
     for key, value in whole.items():
         assert torch.equal(value, resumed[key]), key
+
+
+def test_host_allocator_tuning_runs_once_and_respects_opt_outs(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setattr(autotune, "_allocator_tuned", None)
+    monkeypatch.setenv("RESVISION_MALLOC_TUNING", "0")
+    assert autotune.tune_host_allocator() is False
+    assert autotune.tune_host_allocator() is False  # decided once per process
+    monkeypatch.setattr(autotune, "_allocator_tuned", None)
+    monkeypatch.delenv("RESVISION_MALLOC_TUNING")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")  # the user's own setting wins
+    assert autotune.tune_host_allocator() is False
+    monkeypatch.setattr(autotune, "_allocator_tuned", None)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    glibc = sys.platform.startswith("linux")
+    assert autotune.tune_host_allocator() is glibc or not glibc
+
+
+def test_prepare_on_cpu_tunes_the_allocator(monkeypatch) -> None:
+    import resvision
+    from resvision.engine import model as model_module
+
+    calls = []
+    monkeypatch.setattr(model_module, "tune_host_allocator", lambda: calls.append(1) or True)
+    resvision.Model(nn.Linear(2, 2), device="cpu").prepare()
+    assert calls == [1]

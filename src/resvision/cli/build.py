@@ -231,6 +231,12 @@ def build_optimizer(
     try:
         if cfg.name == "muon":
             aux_lr = cfg.lr if cfg.aux_lr is None else cfg.aux_lr
+            if cfg.lr == 0 and aux_lr != 0:
+                # the SGD groups' rate is a ratio to optim.lr, which cannot scale 0 up
+                raise UsageError(
+                    f"optim.name=muon needs optim.lr > 0 when optim.aux_lr is set (got lr=0, "
+                    f"aux_lr={aux_lr:g})"
+                )
             groups = optim.muon_param_groups(
                 network,
                 aux_lr_ratio=aux_lr / cfg.lr if cfg.lr else 1.0,

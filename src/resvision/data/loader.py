@@ -238,7 +238,9 @@ class FastLoader(_EpochState):
 
 
 class _SeededItems(Dataset):
-    """Wraps a dataset: item ``(index, seed)`` is ``dataset[index]`` under seeded generators."""
+    """Wraps a dataset: item ``(index, sample seed, epoch, loader seed)`` is ``dataset[index]``
+    under generators seeded with the sample seed, with the sample and epoch known to
+    epoch-aware transforms (the alternating flip, :mod:`resvision.data.epoch_context`)."""
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
@@ -246,20 +248,16 @@ class _SeededItems(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def _item(self, key: tuple[int, ...]) -> Any:
-        # (index, sample seed) or (index, sample seed, epoch, loader seed): the latter also
-        # tells epoch-aware transforms (the alternating flip) which sample of which epoch this is.
-        index, seed = key[0], key[1]
+    def _item(self, key: tuple[int, int, int, int]) -> Any:
+        index, seed, epoch, loader_seed = key
         seed_rngs(seed)
-        if len(key) == 4:
-            with sample_context(index, key[2], key[3]):
-                return self.dataset[index]
-        return self.dataset[index]
+        with sample_context(index, epoch, loader_seed):
+            return self.dataset[index]
 
-    def __getitem__(self, key: tuple[int, ...]) -> Any:
+    def __getitem__(self, key: tuple[int, int, int, int]) -> Any:
         return self.__getitems__([key])[0]
 
-    def __getitems__(self, keys: list[tuple[int, ...]]) -> list[Any]:
+    def __getitems__(self, keys: list[tuple[int, int, int, int]]) -> list[Any]:
         # DataLoader fetches a whole batch through here (torch >= 2.1).
         if get_worker_info() is not None:
             # A worker's generators are its own: seeding them needs no restoring.

@@ -27,6 +27,7 @@ The fast data path (the whole data set in memory, batched augmentation) is chose
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ __all__ = [
     "choose_settings",
     "cpu_native_bf16",
     "native_bf16",
+    "tune_host_allocator",
 ]
 
 #: The value of ``amp_configs`` that lets :func:`choose_settings` decide.
@@ -221,3 +223,51 @@ def choose_settings(
         chosen.append("compile")
         reasons["compile"] = "no measured gain worth the compile time; compile=True asks"
     return AutoSettings(amp, bool(cl), comp, tuple(chosen), reasons)
+
+
+# --------------------------------------------------------------------------- host allocator
+# glibc's malloc serves blocks above its mmap threshold (128 KiB at first, raised dynamically)
+# with fresh mmap()s and gives freed heap memory back to the system above its trim threshold.
+# A CPU training step allocates and frees the same activation-sized blocks every step, so those
+# blocks keep being unmapped and mapped again, and the kernels then pay page faults to touch
+# the new pages. Measured on resnet20 (batch 128, fp32, 2 cores, 20-step rounds): a hand-written
+# loop ran at 824 images/s and Model.fit at 733 (it holds a few tensors a little longer, which
+# defeats glibc's dynamic threshold more often); with the thresholds below, both ran at 973-980.
+# This is what the jemalloc/tcmalloc advice for CPU training achieves, with no extra library.
+_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest accepted value on 64-bit systems
+_TRIM_THRESHOLD = 1024 * 1024 * 1024
+_allocator_tuned: bool | None = None
+
+
+def tune_host_allocator() -> bool:
+    """Keep activation-sized host blocks in glibc's heap between training steps (once per
+    process); returns whether the thresholds are set.
+
+    Does nothing (returns False) off glibc, when ``RESVISION_MALLOC_TUNING=0``, when the user
+    set ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` or preloads another allocator
+    (``LD_PRELOAD``). The process keeps up to 1 GiB of freed heap memory for reuse instead of
+    returning it to the system at once.
+    """
+    global _allocator_tuned
+    if _allocator_tuned is not None:
+        return _allocator_tuned
+    _allocator_tuned = False
+    env = os.environ
+    if env.get("RESVISION_MALLOC_TUNING", "1") == "0" or env.get("LD_PRELOAD"):
+        return False
+    if "MALLOC_MMAP_THRESHOLD_" in env or "MALLOC_TRIM_THRESHOLD_" in env:
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        if not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, "mallopt"):
+            return False
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        # The mmap threshold first: setting either one turns glibc's dynamic adjustment off.
+        ok = libc.mallopt(m_mmap_threshold, _MMAP_THRESHOLD) == 1
+        ok = ok and libc.mallopt(m_trim_threshold, _TRIM_THRESHOLD) == 1
+    except (OSError, AttributeError):
+        return False
+    _allocator_tuned = bool(ok)
+    return _allocator_tuned

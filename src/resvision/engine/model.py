@@ -30,7 +30,7 @@ from torch import nn
 
 from resvision.engine import distributed, loops
 from resvision.engine.amp import AmpSettings, parse_amp_configs
-from resvision.engine.autotune import AutoSettings, choose_settings
+from resvision.engine.autotune import AutoSettings, choose_settings, tune_host_allocator
 from resvision.engine.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -178,6 +178,8 @@ class Model:
                     f"metric {type(m).__name__} lacks {missing}; metrics need Paddle's protocol "
                     "(resvision.metrics.Metric)"
                 )
+        if self.device.type == "cpu":
+            tune_host_allocator()  # training steps reuse heap blocks (see engine.autotune)
         settings = choose_settings(
             self.network,
             self.device,

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     network = build_network(cfg.model, 10, 3)
     model = resvision.Model(network)
     spe = steps_per_epoch(len(data), cfg.train.batch_size, 1)
-    optimizer = build_optimizer(cfg.optim, network, build_schedule(cfg, spe))
+    optimizer = build_optimizer(cfg.optim, network, build_schedule(cfg, spe), spe)
     loss = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
     model.prepare(optimizer, loss, amp_configs="bf16", channels_last=True)
 

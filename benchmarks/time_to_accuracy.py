@@ -94,7 +94,7 @@ def train_once(cfg: Any, data: Any, device: torch.device, start: float) -> dict[
     model = resvision.Model(network, device=device)
     accumulate = cfg.train.accumulate_grad_batches
     spe = steps_per_epoch(len(data.train), cfg.train.batch_size, accumulate)
-    optimizer = build_optimizer(cfg.optim, model.network, build_schedule(cfg, spe))
+    optimizer = build_optimizer(cfg.optim, model.network, build_schedule(cfg, spe), spe)
     loss = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
     model.prepare(
         optimizer,

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from resvision.cli.config import Config, dump_yaml, load_yaml, parse_override, resolve
 from resvision.cli.errors import UsageError, close_names
@@ -115,17 +116,20 @@ def test_fast_preset_builds_muon_reflect_translations_and_a_linear_decay():
     cfg = resolve(CONFIGS / "fast_cifar10.yaml")
     network = build_network(cfg.model, 10, 3)
     schedule = build_schedule(cfg, steps_per_epoch=25)
-    optimizer = build_optimizer(cfg.optim, network, schedule)
+    optimizer = build_optimizer(cfg.optim, network, schedule, steps_per_epoch=25)
     assert isinstance(optimizer, Muon)
-    muon, aux = optimizer.param_groups
+    muon, aux, whiten = optimizer.param_groups
     assert muon["muon"] and muon["lr"] == cfg.optim.lr and muon["normalize_weights"]
-    assert muon["ns_steps"] == 3
+    assert muon["ns_steps"] == 5
+    # airbench's whitening bias: the SGD group's settings, trained for 3 x 25 steps only
+    assert whiten["params"] == [network.whiten.bias] and whiten["linear_decay_steps"] == 75
+    assert whiten["lr"] == aux["lr"] and whiten["momentum"] == aux["momentum"]
     assert all(p.ndim == 4 for p in muon["params"])  # the filters; the classifier is SGD's
     assert any(p is network.get_classifier().weight for p in aux["params"])
     assert aux["lr"] == pytest.approx(cfg.optim.aux_lr) and aux["momentum"] == 0.85
     assert aux["weight_decay"] == cfg.optim.weight_decay and muon["weight_decay"] == 0.0
-    # a straight decay to zero over the 8 x 25 steps
-    assert [schedule.step(s) or round(schedule(), 4) for s in (0, 100, 200)] == [0.24, 0.12, 0.0]
+    # a straight decay to zero over the 10 x 25 steps
+    assert [schedule.step(s) or round(schedule(), 4) for s in (0, 125, 250)] == [0.24, 0.12, 0.0]
     assert type(schedule).__name__ == "PolynomialDecay"
     assert cfg.train.batch_size * cfg.train.accumulate_grad_batches == 2000  # airbench's batch
 
@@ -162,4 +166,48 @@ def test_muon_with_zero_lr_and_an_aux_rate_is_refused():
 
     cfg = resolve(CONFIGS / "fast_cifar10.yaml", {}, ["optim.lr=0"])
     with pytest.raises(UsageError, match=r"optim\.lr > 0 when optim\.aux_lr is set"):
-        build_optimizer(cfg.optim, build_network(cfg.model, 10, 3), 0.0)
+        build_optimizer(cfg.optim, build_network(cfg.model, 10, 3), 0.0, steps_per_epoch=25)
+
+
+def _steps(optimizer, schedule, network, n):
+    for _ in range(n):
+        network(torch.randn(8, 3)).square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if schedule is not None:
+            schedule.step()
+
+
+@pytest.mark.parametrize("name", ["momentum", "adamw", "muon"])
+def test_early_params_train_for_their_epochs_then_stay_fixed(name):
+    from resvision.cli.build import build_optimizer, build_schedule
+
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    sets = [f"optim.name={name}", "optim.early_params=[0.bias]", "optim.early_epochs=1.5"]
+    cfg = resolve(None, {}, [*sets, "schedule.name=constant"])
+    schedule = build_schedule(cfg, steps_per_epoch=2)
+    optimizer = build_optimizer(cfg.optim, network, schedule, steps_per_epoch=2)
+    early = [g for g in optimizer.param_groups if "linear_decay_steps" in g]
+    assert len(early) == 1 and early[0]["linear_decay_steps"] == 3  # 1.5 epochs x 2 steps
+    assert early[0]["params"] == [network[0].bias]
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == 4
+    start = network[0].bias.detach().clone()
+    _steps(optimizer, optimizer.lr_scheduler, network, 3)  # a constant rate gets a schedule
+    stopped = network[0].bias.detach().clone()
+    others = [p.detach().clone() for p in network[2].parameters()]
+    assert not torch.equal(start, stopped)  # it trained at first ...
+    _steps(optimizer, optimizer.lr_scheduler, network, 3)
+    assert torch.equal(network[0].bias, stopped)  # ... and not after its 3 steps
+    assert all(not torch.equal(a, b) for a, b in zip(others, network[2].parameters()))
+
+
+def test_early_params_that_name_nothing_are_refused():
+    from resvision.cli.build import build_optimizer
+
+    network = torch.nn.Sequential(torch.nn.Linear(3, 4))
+    cfg = resolve(None, {}, ["optim.early_params=[whiten.bias]"])
+    with pytest.raises(UsageError, match=r"'whiten\.bias' names no trainable parameter.*0\.bias"):
+        build_optimizer(cfg.optim, network, 0.1, steps_per_epoch=2)
+    with pytest.raises(UsageError, match=r"optim\.early_epochs must be"):
+        resolve(None, {}, ["optim.early_epochs=0"])

@@ -173,3 +173,45 @@ def test_paddle_step_with_explicit_epoch_and_verbose(capsys):
     s.step(4)
     assert s() == pytest.approx(0.01)
     assert "StepDecay set learning rate to" in capsys.readouterr().out
+
+
+def test_a_linear_decay_steps_group_falls_to_zero_and_stays_there():
+    net = torch.nn.Linear(2, 1)
+    groups = [{"params": [net.weight]}, {"params": [net.bias], "learning_rate": 0.5,
+                                         "linear_decay_steps": 4}]  # fmt: skip
+    s = lr.CosineAnnealingDecay(0.2, T_max=10)
+    opt = Momentum(learning_rate=s, parameters=groups)
+    seen = []
+    for _ in range(7):
+        seen.append([g["lr"] for g in opt.param_groups])
+        s.step()
+    # the early group: 0.2 x 0.5 at step 0, a straight line to 0 at step 4, then 0
+    assert [b for _, b in seen] == pytest.approx([0.1, 0.075, 0.05, 0.025, 0.0, 0.0, 0.0])
+    assert [w for w, _ in seen] == pytest.approx([0.1 * (1 + math.cos(math.pi * i / 10))
+                                                  for i in range(7)])  # fmt: skip
+    # a warm-up's line starts at the rate it warms up to, a one-cycle's at its maximum
+    for sched, peak in [
+        (lr.LinearWarmup(0.4, warmup_steps=2, start_lr=0.0, end_lr=0.4), 0.4),
+        (lr.OneCycleLR(max_learning_rate=0.3, total_steps=10), 0.3),
+    ]:
+        net = torch.nn.Linear(2, 1)
+        opt = Momentum(learning_rate=sched, parameters=[
+            {"params": net.parameters(), "linear_decay_steps": 2}])  # fmt: skip
+        assert sched.peak_lr == peak and opt.param_groups[0]["lr"] == pytest.approx(peak)
+        sched.step()
+        assert opt.param_groups[0]["lr"] == pytest.approx(peak / 2)
+
+
+@pytest.mark.parametrize("steps", [0, 1.5, True, "3"])
+def test_bad_linear_decay_steps_are_named(steps):
+    net = torch.nn.Linear(2, 1)
+    with pytest.raises(ValueError, match=r"linear_decay_steps must be an int >= 1"):
+        Momentum(learning_rate=lr.StepDecay(0.1, step_size=1),
+                 parameters=[{"params": net.parameters(), "linear_decay_steps": steps}])  # fmt: skip
+
+
+def test_linear_decay_steps_needs_a_schedule():
+    net = torch.nn.Linear(2, 1)
+    with pytest.raises(ValueError, match=r"needs a resvision\.optim\.lr schedule"):
+        Momentum(learning_rate=0.1,
+                 parameters=[{"params": net.parameters(), "linear_decay_steps": 3}])  # fmt: skip

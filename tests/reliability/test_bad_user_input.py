@@ -43,6 +43,7 @@ NUMERIC = {
     "optim.aux_lr": (float, 0, None, False, False),
     "optim.aux_momentum": (float, 0, 1, False, False),
     "optim.ns_steps": (int, 1, None, False, False),
+    "optim.early_epochs": (float, 0, None, True, False),
     "schedule.warmup_epochs": (float, 0, None, False, False),
     "schedule.step_size": (float, 0, None, True, False),
     "schedule.gamma": (float, 0, None, True, False),

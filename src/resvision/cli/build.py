@@ -8,6 +8,7 @@ turning epochs into optimizer steps, and reports bad values as :class:`UsageErro
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import warnings
 from typing import Any
@@ -209,8 +210,46 @@ def build_schedule(cfg: Config, steps_per_epoch: int, world_size: int = 1) -> An
         raise UsageError(f"bad schedule settings: {err}") from None
 
 
+def _split_early(
+    groups: list[dict[str, Any]],
+    network: torch.nn.Module,
+    patterns: list[str],
+    stop_step: int,
+) -> list[dict[str, Any]]:
+    """Move the parameters named by ``patterns`` into copies of their groups that stop at
+    ``stop_step`` (the schedules' ``linear_decay_steps`` group key).
+
+    Raises:
+        UsageError: a pattern that names no trainable parameter (the message lists them).
+    """
+    names = {id(p): n for n, p in network.named_parameters() if p.requires_grad}
+    early: set[int] = set()
+    for pattern in patterns:
+        hits = {i for i, n in names.items() if fnmatch.fnmatchcase(n, pattern)}
+        if not hits:
+            shown = ", ".join(list(names.values())[:12])
+            raise UsageError(
+                f"optim.early_params: {pattern!r} names no trainable parameter of the network "
+                f"(its parameters: {shown}{', ...' if len(names) > 12 else ''})"
+            )
+        early |= hits
+    out = []
+    for group in groups:
+        params = list(group["params"])
+        late = [p for p in params if id(p) not in early]
+        first = [p for p in params if id(p) in early]
+        if late:
+            out.append({**group, "params": late})
+        if first:
+            out.append({**group, "params": first, "linear_decay_steps": stop_step})
+    return out
+
+
 def build_optimizer(
-    cfg: OptimSection, network: torch.nn.Module, learning_rate: Any
+    cfg: OptimSection,
+    network: torch.nn.Module,
+    learning_rate: Any,
+    steps_per_epoch: int | None = None,
 ) -> torch.optim.Optimizer:
     """The optimizer of ``optim.name`` over ``network``'s parameters, driven by ``learning_rate``.
 
@@ -218,6 +257,7 @@ def build_optimizer(
         cfg: the optim section.
         network: the network (its classifier stays out of Muon's matrices).
         learning_rate: a float or a schedule (see :func:`build_schedule`).
+        steps_per_epoch: optimizer steps per epoch; needed for ``optim.early_params``.
 
     Returns:
         A ``resvision.optim`` optimizer (a ``torch.optim.Optimizer``).
@@ -226,9 +266,23 @@ def build_optimizer(
         UsageError: a value the optimizer refuses.
     """
     from resvision import optim
+    from resvision.optim import lr as schedules
 
-    parameters = network.parameters()
+    parameters: Any = network.parameters()
+    if cfg.early_params:
+        if steps_per_epoch is None:
+            raise TypeError("build_optimizer needs steps_per_epoch when optim.early_params is set")
+        if not isinstance(learning_rate, schedules.LRScheduler):
+            # the early groups' line is counted by a schedule: a constant one for a fixed rate
+            learning_rate = schedules.ExponentialDecay(learning_rate, gamma=1.0)
     try:
+        if cfg.early_params and cfg.name != "muon":
+            parameters = _split_early(
+                [{"params": [p for p in network.parameters() if p.requires_grad]}],
+                network,
+                cfg.early_params,
+                max(1, round(cfg.early_epochs * steps_per_epoch)),
+            )
         if cfg.name == "muon":
             aux_lr = cfg.lr if cfg.aux_lr is None else cfg.aux_lr
             if cfg.lr == 0 and aux_lr != 0:
@@ -243,6 +297,13 @@ def build_optimizer(
                 aux_momentum=cfg.aux_momentum,
                 aux_weight_decay=cfg.weight_decay,
             )
+            if cfg.early_params:
+                groups = _split_early(
+                    groups,
+                    network,
+                    cfg.early_params,
+                    max(1, round(cfg.early_epochs * steps_per_epoch)),
+                )
             # The filters are kept at a fixed norm (airbench94_muon), so they need no decay.
             return optim.Muon(
                 learning_rate=learning_rate,

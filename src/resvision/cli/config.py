@@ -142,6 +142,11 @@ class OptimSection:
     aux_momentum: float | None = field(default=None, metadata=_range(0, 1))
     #: 'muon': Newton-Schulz iterations per update (airbench94_muon uses 3).
     ns_steps: int = field(default=5, metadata=_range(1))
+    #: Parameters (names or patterns such as 'whiten.bias', '*.bias') that train only at the
+    #: start: their rate falls in a straight line from its value at step 0 to 0 at the end of
+    #: early_epochs, then they stay fixed (airbench trains its whitening bias for 3 epochs).
+    early_params: list[str] = field(default_factory=list)
+    early_epochs: float = field(default=3.0, metadata=_range(0, low_open=True))
 
 
 @dataclass

@@ -199,7 +199,7 @@ def run_train(args: argparse.Namespace) -> int:
         len(data.train) // world, cfg.train.batch_size, cfg.train.accumulate_grad_batches
     )
     schedule = build_schedule(cfg, spe, world)
-    optimizer = build_optimizer(cfg.optim, model.network, schedule)
+    optimizer = build_optimizer(cfg.optim, model.network, schedule, spe)
     loss = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
     topk = (1, 5) if len(data.classes) > 5 else (1,)
     model.prepare(

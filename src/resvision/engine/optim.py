@@ -194,6 +194,18 @@ class _PaddleOptimizer:
                 if "weight_decay" in group:
                     group.update(decay_kwargs(group.pop("weight_decay"), name))
                 group.setdefault("lr_ratio", 1.0)
+                steps = group.get("linear_decay_steps")
+                if steps is not None:
+                    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+                        raise ValueError(
+                            f"{name} group linear_decay_steps must be an int >= 1 (the step at "
+                            f"which the group's rate reaches 0), got {steps!r}"
+                        )
+                    if self.lr_scheduler is None:
+                        raise ValueError(
+                            f"{name} group linear_decay_steps needs a resvision.optim.lr "
+                            "schedule as learning_rate (the schedule counts the steps)"
+                        )
                 group["lr"] = lr * group["lr_ratio"]
                 groups.append(group)
         else:

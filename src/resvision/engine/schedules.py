@@ -94,6 +94,12 @@ class LRScheduler:
         """The current rate."""
         return self.last_lr
 
+    @property
+    def peak_lr(self) -> float:
+        """The schedule's nominal rate (``base_lr``; a warm-up's ``end_lr``, a one-cycle's
+        maximum): where the line of a ``linear_decay_steps`` group starts (see :meth:`bind`)."""
+        return self.base_lr
+
     def get_last_lr(self) -> list[float]:
         """The current rate of each param group of the bound optimizers (torch's API name)."""
         if not self._optimizers:
@@ -124,7 +130,11 @@ class LRScheduler:
     def bind(self, optimizer: Any) -> LRScheduler:
         """Drive the rate of ``optimizer`` (any ``torch.optim.Optimizer``) from now on.
 
-        Each param group gets ``rate * group.get('lr_ratio', 1.0)``.
+        Each param group gets ``rate * group.get('lr_ratio', 1.0)``. A group with a
+        ``linear_decay_steps`` key (an int > 0) follows its own straight line instead: from
+        ``peak_lr * lr_ratio`` at step 0 down to 0 at that step, and 0 after it, so that its
+        parameters stop moving (airbench trains its whitening layer's bias this way for the
+        first 3 epochs only; see ``optim.early_params`` in the CLI).
 
         Returns:
             self, for chaining.
@@ -139,7 +149,13 @@ class LRScheduler:
     def _apply(self) -> None:
         for opt in getattr(self, "_optimizers", ()):
             for group in opt.param_groups:
-                group["lr"] = self.last_lr * group.get("lr_ratio", 1.0)
+                ratio = group.get("lr_ratio", 1.0)
+                stop = group.get("linear_decay_steps")
+                if stop:
+                    left = max(0.0, 1.0 - max(self.last_epoch, 0) / stop)
+                    group["lr"] = self.peak_lr * ratio * left
+                else:
+                    group["lr"] = self.last_lr * ratio
 
     def state_dict(self) -> dict[str, Any]:
         """The progress: ``{'type', 'last_epoch', 'last_lr'}`` (plus nested schedules)."""
@@ -421,6 +437,10 @@ class LinearWarmup(LRScheduler):
         self.end_lr = _number(end_lr, "end_lr", minimum=0.0)
         super().__init__(self.start_lr, last_epoch, verbose)
 
+    @property
+    def peak_lr(self) -> float:
+        return self.end_lr
+
     def get_lr(self) -> float:
         if self.last_epoch < self.warmup_steps:
             fraction = self.last_epoch / self.warmup_steps
@@ -499,7 +519,12 @@ class OneCycleLR(LRScheduler):
             ]
         else:
             self._phases = [(up_end, initial, max_lr), (last, max_lr, end)]
+        self.max_lr = max_lr
         super().__init__(initial, last_epoch, verbose)
+
+    @property
+    def peak_lr(self) -> float:
+        return self.max_lr
 
     def _anneal(self, start: float, end: float, fraction: float) -> float:
         if self.anneal_strategy == "linear":

@@ -365,6 +365,26 @@ def test_reduce_lr_on_plateau_leaves_schedules_alone():
     assert model._optimizer.get_lr() == 0.1
 
 
+@pytest.mark.parametrize("make", [lambda: EarlyStopping("acc", verbose=0, save_best_model=False),
+                                  lambda: ReduceLROnPlateau("acc", verbose=0)])  # fmt: skip
+def test_monitoring_callbacks_warn_once_and_keep_a_state_loaded_before_fit(make):
+    cb = make()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drive(FakeModel(), [cb], epochs=3, steps=1, eval_logs={"loss": 1.0})
+    assert len(caught) == 1  # once, not at every evaluation
+    assert "monitors 'acc', which the evaluation logs lack (they have ['loss'])" in str(
+        caught[0].message
+    )
+    drive(FakeModel(), [cb], epochs=2, steps=1, eval_logs={"acc": 0.7})
+    state = cb.state_dict()
+    again = make()
+    again.load_state_dict(state)  # before fit: kept through on_train_begin
+    drive(FakeModel(), [again], epochs=1, steps=1, eval_logs={"acc": 0.6})
+    best = again.best_value if isinstance(again, EarlyStopping) else again.best
+    assert best == 0.7 and cb.mode == again.mode == "max"
+
+
 # -- loggers --------------------------------------------------------------------------------
 def test_jsonl_logger_rows(tmp_path):
     logger = JSONLLogger(tmp_path, log_freq=2)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .base import Callback, is_main_process, monitor_value
 
-__all__ = ["EarlyStopping", "ModelCheckpoint", "resolve_mode"]
+__all__ = ["EarlyStopping", "ModelCheckpoint", "MonitorCallback", "resolve_mode"]
 
 # Names whose larger values are better when mode='auto' (Paddle only checks 'acc').
 _HIGHER_IS_BETTER = ("acc", "precision", "recall", "auc", "f1", "iou", "map")
@@ -28,6 +28,70 @@ def resolve_mode(mode: str, monitor: str) -> str:
         return mode
     name = monitor.lower()
     return "max" if any(word in name for word in _HIGHER_IS_BETTER) else "min"
+
+
+class MonitorCallback(Callback):
+    """Base of the callbacks that watch one evaluation value (``EarlyStopping``,
+    ``ReduceLROnPlateau``): the value's name and direction, what counts as an improvement, a
+    one-time warning when the logs lack it, and a state that survives a resume (a state loaded
+    before ``fit`` starts is kept; otherwise ``on_train_begin`` starts afresh).
+
+    Subclasses implement ``_reset`` (their counters) and call ``_loaded()`` at the end of
+    ``load_state_dict``.
+
+    Args:
+        monitor: the logged value, e.g. ``'loss'``, ``'acc_top1'``.
+        mode: 'min', 'max' or 'auto' (max for accuracy-like names, else min).
+        min_delta: the smallest change that counts as an improvement.
+    """
+
+    def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
+        super().__init__()
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"monitor must be a metric name such as 'loss', got {monitor!r}")
+        self.monitor = monitor
+        self.mode = resolve_mode(mode, monitor)
+        self.min_delta = abs(float(min_delta))
+        self._restored = False
+        self._in_fit = False
+        self._warned = False
+
+    def _reset(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _reset()")
+
+    def _worst(self) -> float:
+        """The starting best value: nothing is worse."""
+        return math.inf if self.mode == "min" else -math.inf
+
+    def _improves(self, current: float, best: float) -> bool:
+        if self.mode == "min":
+            return current < best - self.min_delta
+        return current > best + self.min_delta
+
+    def _current(self, logs: dict[str, Any] | None) -> float | None:
+        """The monitored value of ``logs``; None (with one warning per fit) when absent."""
+        current = monitor_value(logs, self.monitor)
+        if current is None and not self._warned:
+            warnings.warn(
+                f"{type(self).__name__} monitors {self.monitor!r}, which the evaluation logs "
+                f"lack (they have {sorted(logs or {})})",
+                stacklevel=3,
+            )
+            self._warned = True
+        return current
+
+    def _loaded(self) -> None:
+        # Loaded before fit (on_train_begin must not reset it) or during fit (nothing to do).
+        self._restored = not self._in_fit
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if not self._restored:  # a state loaded before fit starts is kept
+            self._reset()
+        self._restored = False
+        self._in_fit = True
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_fit = False
 
 
 class ModelCheckpoint(Callback):
@@ -82,7 +146,7 @@ class ModelCheckpoint(Callback):
         self._save("final")
 
 
-class EarlyStopping(Callback):
+class EarlyStopping(MonitorCallback):
     """Stop training when an evaluation metric stops improving (``paddle.callbacks``).
 
     Checked at the end of each evaluation. An evaluation improves when it beats the best so
@@ -127,59 +191,27 @@ class EarlyStopping(Callback):
         baseline: float | None = None,
         save_best_model: bool = True,
     ) -> None:
-        super().__init__()
-        if not isinstance(monitor, str) or not monitor:
-            raise ValueError(f"monitor must be a metric name such as 'loss', got {monitor!r}")
+        super().__init__(monitor, mode, min_delta)
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"patience must be an int >= 0, got {patience!r}")
-        self.monitor = monitor
-        self.mode = resolve_mode(mode, monitor)
         self.patience = patience
         self.verbose = verbose
-        self.min_delta = abs(float(min_delta))
         self.baseline = None if baseline is None else float(baseline)
         self.save_best_model = save_best_model
         self.save_dir: str | None = None  # set by config_callbacks from fit's save_dir
         self._reset()
-        self._restored = False
-        self._in_fit = False
-        self._warned = False
 
     def _reset(self) -> None:
         self.wait_epoch = 0
         self.stopped_epoch = 0
-        if self.baseline is not None:
-            self.best_value = self.baseline
-        else:
-            self.best_value = math.inf if self.mode == "min" else -math.inf
-
-    def _improved(self, current: float) -> bool:
-        if self.mode == "min":
-            return current < self.best_value - self.min_delta
-        return current > self.best_value + self.min_delta
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        if not self._restored:  # a state loaded before fit starts is kept
-            self._reset()
-        self._restored = False
-        self._in_fit = True
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._in_fit = False
+        self.best_value = self._worst() if self.baseline is None else self.baseline
 
     def on_eval_end(self, logs: dict[str, Any] | None = None) -> None:
-        current = monitor_value(logs, self.monitor)
+        current = self._current(logs)
         if current is None:
-            if not self._warned:
-                warnings.warn(
-                    f"EarlyStopping monitors {self.monitor!r}, which the evaluation logs lack "
-                    f"(they have {sorted(logs or {})})",
-                    stacklevel=2,
-                )
-                self._warned = True
             return
         self.stopped_epoch += 1
-        if self._improved(current):
+        if self._improves(current, self.best_value):
             self.best_value = current
             self.wait_epoch = 0
             folder = self.save_dir if self.save_dir is not None else self.params.get("save_dir")
@@ -212,5 +244,4 @@ class EarlyStopping(Callback):
         self.wait_epoch = int(state["wait_epoch"])
         self.best_value = float(state["best_value"])
         self.stopped_epoch = int(state.get("stopped_epoch", 0))
-        # Loaded before fit (on_train_begin must not reset it) or during fit (nothing to do).
-        self._restored = not self._in_fit
+        self._loaded()

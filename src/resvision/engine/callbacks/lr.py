@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
 import torch
 
 from ..schedules import LRScheduler as Schedule
-from .base import Callback, find_optimizer, is_main_process, monitor_value
-from .checkpointing import resolve_mode
+from .base import Callback, find_optimizer, is_main_process
+from .checkpointing import MonitorCallback
 
 __all__ = ["LRScheduler", "ReduceLROnPlateau"]
 
@@ -142,7 +141,7 @@ class LRScheduler(Callback):
             self._saved_state = state["scheduler"]
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(MonitorCallback):
     """Reduce the learning rate when an evaluation metric stops improving (``paddle.callbacks``).
 
     After ``patience`` evaluations without an improvement larger than ``min_delta``, every
@@ -183,56 +182,34 @@ class ReduceLROnPlateau(Callback):
         cooldown: int = 0,
         min_lr: float = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(monitor, mode, min_delta)
         if not 0 < factor < 1:
             raise ValueError(f"ReduceLROnPlateau factor must be in (0, 1), got {factor!r}")
         for name, value in (("patience", patience), ("cooldown", cooldown)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-        self.monitor = monitor
         self.factor = float(factor)
         self.patience = patience
         self.verbose = verbose
-        self.mode = resolve_mode(mode, monitor)
-        self.min_delta = abs(float(min_delta))
         self.cooldown = cooldown
         self.min_lr = float(min_lr)
         self._reset()
-        self._restored = False
-        self._in_fit = False
 
     def _reset(self) -> None:
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best = self._worst()
         self.wait = 0
         self.cooldown_counter = 0
         self.epoch = 0
 
-    def _improved(self, current: float) -> bool:
-        if self.mode == "min":
-            return current < self.best - self.min_delta
-        return current > self.best + self.min_delta
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        if not self._restored:  # a state loaded before fit starts is kept
-            self._reset()
-        self._restored = False
-        self._in_fit = True
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._in_fit = False
-
     def on_eval_end(self, logs: dict[str, Any] | None = None) -> None:
-        current = monitor_value(logs, self.monitor)
+        current = self._current(logs)
         if current is None:
-            warnings.warn(
-                f"ReduceLROnPlateau monitors {self.monitor!r}, which the logs lack", stacklevel=2
-            )
             return
         self.epoch += 1
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        if self._improved(current):
+        if self._improves(current, self.best):
             self.best, self.wait = current, 0
             return
         if self.cooldown_counter > 0:
@@ -274,5 +251,4 @@ class ReduceLROnPlateau(Callback):
         self.wait = int(state["wait"])
         self.cooldown_counter = int(state["cooldown_counter"])
         self.epoch = int(state.get("epoch", 0))
-        # Loaded before fit (on_train_begin must not reset it) or during fit (nothing to do).
-        self._restored = not self._in_fit
+        self._loaded()

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Subset, TensorDataset
@@ -176,6 +177,47 @@ def evaluate(work: Path) -> dict[str, Any]:
     return result
 
 
+class _Images(torch.utils.data.Dataset):
+    """Bare images (no labels), as Paddle's predict takes them."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+
+class _CountPredictSteps(callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+
+    def on_predict_batch_end(self, step: int, logs: dict[str, Any] | None = None) -> None:
+        self.steps += 1
+
+
+def predict(work: Path) -> dict[str, Any]:
+    """Model.predict over 37 samples in batches of 4: with labels (both loader paths) and bare
+    images; stacked and per batch; and the number of samples this process ran."""
+    sets = odd_eval_sets()
+    sets["bare"] = _Images(sets["dataloader"].tensors[0])
+    result: dict[str, Any] = {}
+    for name, data in sets.items():
+        model = prepared(image_net(), lr=0.0)
+        count = _CountPredictSteps()
+        (stacked,) = model.predict(data, batch_size=4, stack_outputs=True, verbose=0,
+                                   callbacks=[count])  # fmt: skip
+        (batches,) = model.predict(data, batch_size=4, verbose=0)
+        result[f"{name}_stacked"] = stacked
+        result[f"{name}_batches"] = [b.shape[0] for b in batches]
+        result[f"{name}_joined"] = np.concatenate(batches)
+        result[f"{name}_local_steps"] = count.steps
+    return result
+
+
 def resume(work: Path) -> dict[str, Any]:
     """Stop inside the first epoch, resume, and compare with an uninterrupted run."""
     data = tensor_data(48)
@@ -243,6 +285,7 @@ SCENARIOS = {
     "syncbn": syncbn,
     "unsynced_bn": unsynced_bn,
     "evaluate": evaluate,
+    "predict": predict,
     "resume": resume,
 }
 FAILURES = {"stalled_peer": stalled_peer}

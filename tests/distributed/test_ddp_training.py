@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import ddp_cases
+import numpy as np
 import pytest
 import torch
 
@@ -86,3 +87,18 @@ def test_checkpoints_inside_an_epoch_hold_every_rank_and_rank_0_alone_logs(ddp_r
     # Both processes share the folder; one line per event means one writer.
     assert result["events"].count("train_begin") == 1
     assert result["events"].count("epoch_end") == 2
+
+
+@pytest.mark.parametrize("path", ["fast", "dataloader", "bare"])
+def test_predict_splits_the_data_and_returns_everything_in_order(ddp_results, path, tmp_path):
+    single = ddp_cases.SCENARIOS["predict"](tmp_path)
+    results = ddp_results["predict"]
+    # each process ran its share (19 + 18 samples: 5 + 5 batches of at most 4), not all 10
+    assert single[f"{path}_local_steps"] == 10
+    assert [r[f"{path}_local_steps"] for r in results] == [5, 5]
+    for rank, result in enumerate(results):
+        # ... and every process returns all 37 outputs, in the data set's order
+        assert result[f"{path}_stacked"].shape == single[f"{path}_stacked"].shape == (37, 10)
+        assert np.allclose(result[f"{path}_stacked"], single[f"{path}_stacked"], atol=1e-6), rank
+        assert result[f"{path}_batches"] == single[f"{path}_batches"] == [4] * 9 + [1]
+        assert np.array_equal(result[f"{path}_joined"], result[f"{path}_stacked"])

@@ -144,14 +144,25 @@ def write_misclassified(
 
 
 def final_evaluation(
-    model: Any, data: DataBundle, out_dir: Path, cfg: Config, callbacks: Any = None
+    model: Any,
+    data: DataBundle,
+    out_dir: Path,
+    cfg: Config,
+    callbacks: Any = None,
+    write: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate on ``data.eval`` and write ``evaluation.json`` and ``misclassified.npz``."""
+    """Evaluate on ``data.eval`` and write ``evaluation.json`` and ``misclassified.npz``.
+
+    Under torchrun every process calls it (the prediction is split between them); the others
+    pass ``write=False`` and get ``{}``.
+    """
     from resvision.report.runfolder import write_json
 
     logits = predict_logits(
         model, data.eval, cfg.train.batch_size, cfg.data.num_workers, callbacks=callbacks
     )
+    if not write:
+        return {}
     labels = dataset_labels(data.eval)
     results, probs = evaluate_logits(logits, labels, data.classes)
     results.update({"data": data.description, "split": data.eval_split})

@@ -280,7 +280,10 @@ def run_train(args: argparse.Namespace) -> int:
         )
         return 1
     train_seconds = time.perf_counter() - started
-    if not main:  # fit ended with a barrier: final.pt is written; rank 0 evaluates and reports
+    if not main:
+        # fit ended with a barrier: final.pt is written. Every process predicts its share of the
+        # final evaluation (Model.predict splits the data set and gathers); rank 0 reports.
+        final_evaluation(model, data, run_dir, cfg, callbacks=[ema] if ema else None, write=False)
         return 0
 
     started = time.perf_counter()

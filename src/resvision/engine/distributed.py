@@ -312,6 +312,20 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return holder[0]
 
 
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every process's ``obj``, in rank order (picklable objects; ``[obj]`` alone).
+
+    Examples:
+        >>> all_gather_object({"rows": 3})
+        [{'rows': 3}]
+    """
+    if not is_distributed():
+        return [obj]
+    gathered: list[Any] = [None] * world_size()
+    torch.distributed.all_gather_object(gathered, obj)
+    return gathered
+
+
 def all_reduce_numbers(values: Sequence[float], op: str = "sum") -> list[float]:
     """Sum (or ``'max'`` / ``'min'``) numbers element-wise over the processes, in float64.
 

@@ -439,6 +439,12 @@ class Model:
             One entry per network output: a list of per-batch NumPy arrays, or one array
             ``[N, ...]`` when ``stack_outputs`` (Paddle's layout).
 
+        Under ``torchrun`` a map-style Dataset is split between the processes (sample ``i`` to
+        process ``i % world_size``, as ``evaluate``); the outputs are gathered, and every
+        process returns all of them in the data set's order, in batches of ``batch_size``.
+        An iterable of batches (a DataLoader) is not split: each process predicts what it
+        is given.
+
         Examples:
             >>> import torch
             >>> from torch import nn
@@ -451,14 +457,35 @@ class Model:
             >>> model.predict(data, batch_size=4, stack_outputs=True, verbose=0)[0].shape
             (10, 2)
         """
-        from resvision.engine.fit import configure_callbacks, make_loader
+        from torch.utils.data import Dataset, IterableDataset, Subset
 
+        from resvision.engine.fit import check_int, configure_callbacks, make_loader
+
+        world = distributed.world_size() if distributed.is_distributed() else 1
+        split = (
+            world > 1
+            and isinstance(test_data, Dataset)
+            and not isinstance(test_data, IterableDataset)
+            and hasattr(test_data, "__len__")
+        )
+        data = test_data
+        if split:
+            check_int(batch_size, "batch_size", 1)
+            total = len(test_data)
+            data = Subset(test_data, list(range(distributed.rank(), total, world)))
         loader = make_loader(
-            self, test_data, batch_size, False, False, num_workers, seed=0, labels_required=False
+            self, data, batch_size, False, False, num_workers, seed=0, labels_required=False
         )
         cbks = configure_callbacks(self, callbacks, verbose=verbose, log_freq=10, mode="predict")
         self.mode = "test"
         per_batch = loops.predict(self._runner(), loader, cbks)
+        if split:
+            local = [np.concatenate(b, axis=0) for b in zip(*per_batch)] if per_batch else None
+            stacked = _interleave(distributed.all_gather_object(local), total)
+            if stack_outputs:
+                return stacked
+            cuts = list(range(batch_size, total, batch_size))
+            return [np.split(array, cuts) for array in stacked]
         outputs = [list(batches) for batches in zip(*per_batch)]
         if stack_outputs:
             return [np.concatenate(batches, axis=0) for batches in outputs]
@@ -751,6 +778,31 @@ class Model:
             f"optimizer={type(self._optimizer).__name__ if self._optimizer else None}, "
             f"amp={self._amp.level})"
         )
+
+
+def _interleave(parts: list[list[np.ndarray] | None], total: int) -> list[np.ndarray]:
+    """Put back in order the outputs of processes that predicted samples ``rank::world``.
+
+    ``parts[r]`` holds, per network output, process ``r``'s stacked outputs (None when it had
+    no sample).
+
+    Examples:
+        >>> a, b = [np.array([0, 2, 4])], [np.array([1, 3])]
+        >>> _interleave([a, b], 5)[0].tolist()
+        [0, 1, 2, 3, 4]
+    """
+    world = len(parts)
+    first = next((p for p in parts if p is not None), None)
+    if first is None:  # an empty data set: no output, as in one process
+        return []
+    merged = []
+    for k, sample in enumerate(first):
+        out = np.empty((total, *sample.shape[1:]), dtype=sample.dtype)
+        for r, part in enumerate(parts):
+            if part is not None:
+                out[r::world] = part[k]
+        merged.append(out)
+    return merged
 
 
 def _match_state(

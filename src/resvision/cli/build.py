@@ -276,13 +276,6 @@ def build_optimizer(
             # the early groups' line is counted by a schedule: a constant one for a fixed rate
             learning_rate = schedules.ExponentialDecay(learning_rate, gamma=1.0)
     try:
-        if cfg.early_params and cfg.name != "muon":
-            parameters = _split_early(
-                [{"params": [p for p in network.parameters() if p.requires_grad]}],
-                network,
-                cfg.early_params,
-                max(1, round(cfg.early_epochs * steps_per_epoch)),
-            )
         if cfg.name == "muon":
             aux_lr = cfg.lr if cfg.aux_lr is None else cfg.aux_lr
             if cfg.lr == 0 and aux_lr != 0:
@@ -291,24 +284,23 @@ def build_optimizer(
                     f"optim.name=muon needs optim.lr > 0 when optim.aux_lr is set (got lr=0, "
                     f"aux_lr={aux_lr:g})"
                 )
-            groups = optim.muon_param_groups(
+            parameters = optim.muon_param_groups(
                 network,
                 aux_lr_ratio=aux_lr / cfg.lr if cfg.lr else 1.0,
                 aux_momentum=cfg.aux_momentum,
                 aux_weight_decay=cfg.weight_decay,
             )
-            if cfg.early_params:
-                groups = _split_early(
-                    groups,
-                    network,
-                    cfg.early_params,
-                    max(1, round(cfg.early_epochs * steps_per_epoch)),
-                )
+        elif cfg.early_params:
+            parameters = [{"params": [p for p in network.parameters() if p.requires_grad]}]
+        if cfg.early_params:
+            stop = max(1, round(cfg.early_epochs * steps_per_epoch))
+            parameters = _split_early(parameters, network, cfg.early_params, stop)
+        if cfg.name == "muon":
             # The filters are kept at a fixed norm (airbench94_muon), so they need no decay.
             return optim.Muon(
                 learning_rate=learning_rate,
                 momentum=cfg.momentum,
-                parameters=groups,
+                parameters=parameters,
                 use_nesterov=cfg.nesterov,
                 ns_steps=cfg.ns_steps,
                 normalize_weights=True,

@@ -17,12 +17,19 @@ then restarted with ``--resume auto`` until it finishes on its own. Kinds of sto
 
 After every kill, every ``*.pt`` file of the checkpoint folder must load with
 ``torch.load(weights_only=True)`` as a training checkpoint (temporary files of the killed
-process may remain, hidden; they are removed when the run resumes). At the end the folder holds
-only loadable files and ``final.pt`` must equal the uninterrupted run's bit for bit (weights,
-buffers and optimizer state).
+process may remain, hidden; they are removed when the run resumes). Every process must continue
+from the checkpoint it found: the batches it logs (``metrics.jsonl``, one row per batch) start
+with the one after that checkpoint, and the process that finishes trains exactly the batches
+that were left. At the end the folder holds only loadable files and ``final.pt`` must equal the
+uninterrupted run's in every entry, bit for bit (weights, buffers, optimizer state and param
+groups, schedule, scaler, callbacks, metric counts, random states, loader position, progress,
+config; the run folder's own name aside). A trial whose planned stops all missed (the run
+finished first) proves nothing and fails.
 
     python benchmarks/crash_trials.py                    # 10 trials, up to 4 kills each
-    python benchmarks/crash_trials.py --trials 20 --json crash_trials.json
+    python benchmarks/crash_trials.py --trials 20 --json other.json
+
+The results go to ``benchmarks/results/crash_trials.json`` (the README's figures come from it).
 
 The CI part of the suite (``tests/reliability/test_crash_resume.py``) runs a few trials with
 these functions; ``pytest -m slow tests/reliability`` runs the full count.
@@ -87,7 +94,14 @@ def build_folder(root: Path, classes: int = 4, train: int = 12, val: int = 4) ->
     return root
 
 
-def train_argv(data: Path, out: Path, seed: int = 7, epochs: int = 4) -> list[str]:
+EPOCHS = 4
+BATCHES_PER_EPOCH = 3  # 48 training images, batch 16
+RESULTS = Path(__file__).resolve().parent / "results" / "crash_trials.json"
+# The run folder's own path is part of the saved command line; nothing else may differ.
+RUN_PATHS = ("callbacks.resvision.cli.RunInfo.config.output",)
+
+
+def train_argv(data: Path, out: Path, seed: int = 7, epochs: int = EPOCHS) -> list[str]:
     """The ``resvision train`` arguments of every run of a trial."""
     return [
         "train",
@@ -161,18 +175,49 @@ def unreadable_checkpoints(folder: Path) -> list[str]:
 
 
 def differences(a: Path, b: Path) -> list[str]:
-    """Where two checkpoints' weights, buffers or optimizer states differ (bit for bit)."""
+    """Where two checkpoints' states differ, bit for bit, in any entry (the run folder's name
+    and the time of writing aside): :func:`resvision.engine.checkpoint.checkpoint_differences`."""
+    from resvision.engine.checkpoint import RUN_INDEPENDENT_KEYS, checkpoint_differences
+
     ca = torch.load(a, map_location="cpu", weights_only=True)
     cb = torch.load(b, map_location="cpu", weights_only=True)
-    diffs = [k for k in ca["model"] if not torch.equal(ca["model"][k], cb["model"].get(k))]
-    sa, sb = ca["optimizer"]["state"], cb["optimizer"]["state"]
-    for i in sa:
-        for k, v in sa[i].items():
-            if isinstance(v, torch.Tensor) and not torch.equal(v, sb[i][k]):
-                diffs.append(f"optimizer.state[{i}].{k}")
-    if ca["progress"] != cb["progress"]:
-        diffs.append(f"progress {ca['progress']} != {cb['progress']}")
-    return diffs
+    return checkpoint_differences(ca, cb, ignore=RUN_INDEPENDENT_KEYS + RUN_PATHS)
+
+
+def resume_start(folder: Path) -> int:
+    """Batches done in the checkpoint ``--resume auto`` will take from ``folder`` (0: none)."""
+    from resvision.engine.checkpoint import find_latest_checkpoint
+
+    latest = find_latest_checkpoint(folder)
+    if latest is None:
+        return 0
+    progress = torch.load(latest, map_location="cpu", weights_only=True)["progress"]
+    return progress["epoch"] * BATCHES_PER_EPOCH + progress["batch"]
+
+
+def logged_batches(metrics: Path, offset: int) -> list[int]:
+    """The batches (numbered from 0 over the run) whose ``train_batch`` rows were written after
+    byte ``offset`` of ``metrics.jsonl``: those the process started there trained."""
+    if not metrics.exists():
+        return []
+    with open(metrics, "rb") as f:
+        f.seek(offset)
+        rows = [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
+    return [r["epoch"] * BATCHES_PER_EPOCH + r["step"] for r in rows if r["event"] == "train_batch"]
+
+
+def continuation_problem(batches: list[int], start: int, finished: bool) -> str | None:
+    """Why a process that found a checkpoint after ``start`` batches did not continue from it:
+    its batches must be ``start, start + 1, ...`` (all of the rest when it ``finished``)."""
+    total = EPOCHS * BATCHES_PER_EPOCH
+    expected = list(range(start, total))
+    ok = batches == expected if finished else batches == expected[: len(batches)]
+    if ok:
+        return None
+    return (
+        f"the process resumed after batch {start} but trained batches {batches[:4]}... "
+        f"({len(batches)} of them; {len(expected)} were left)"
+    )
 
 
 def _kill_when_writing(proc: subprocess.Popen, folder: Path, timeout: float) -> None:
@@ -209,6 +254,10 @@ def _kill_after(proc: subprocess.Popen, delay: float) -> None:
         proc.send_signal(signal.SIGKILL)
 
 
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
 #: kind -> the exit code of a run it stopped (SIGKILL: -9; SIGTERM / Ctrl-C: resvision's own).
 EXPECTED_CODE = {"startup": -9, "random": -9, "write": -9, "self": -9, "term": 143, "int": 130}
 
@@ -221,6 +270,7 @@ class Trial:
     plan: list[str] = field(default_factory=list)
     kills: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)  # the run finished before the stop landed
+    resumed_from: list[int] = field(default_factory=list)  # batches done when each run began
     partial_files_seen: int = 0
     runs: int = 0
     problems: list[str] = field(default_factory=list)
@@ -228,7 +278,7 @@ class Trial:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and bool(self.kills)
 
 
 def run_reference(data: Path, work: Path, cache: Path) -> Path:
@@ -280,6 +330,8 @@ def run_trial(
         kind = plan[len(trial.kills)] if len(trial.kills) < len(plan) else None
         trial.runs += 1
         self_kill = rng.randint(1, 6) if kind == "self" else None
+        begun, offset = resume_start(ckpt), _size(out / "metrics.jsonl")
+        trial.resumed_from.append(begun)
         proc = start(train_argv(data, out), env, self_kill_at=self_kill)
         if kind == "startup":
             _kill_after(proc, rng.uniform(0.1, 2.5))
@@ -293,6 +345,12 @@ def run_trial(
             signum = signal.SIGTERM if kind == "term" else signal.SIGINT
             _signal_when_training(proc, ckpt, signum, rng.uniform(0, 0.3), 3 * duration)
         _, stderr = proc.communicate(timeout=600)
+        problem = continuation_problem(
+            logged_batches(out / "metrics.jsonl", offset), begun, proc.returncode == 0
+        )
+        if problem is not None:
+            trial.problems.append(f"run {trial.runs}: {problem}")
+            return trial
         if proc.returncode == 0:
             if kind is not None:
                 trial.missed.append(kind)
@@ -320,6 +378,8 @@ def run_trial(
             trial.problems.append("the run did not finish")
             return trial
     trial.seconds = time.monotonic() - started
+    if not trial.kills:
+        trial.problems.append(f"no planned stop landed ({', '.join(trial.missed)} missed)")
     leftovers = temp_files(ckpt)
     if leftovers:
         trial.problems.append(f"temporary files left: {[p.name for p in leftovers]}")
@@ -341,7 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--max-kills", type=int, default=4, help="kills per trial")
     parser.add_argument("--seed", type=int, default=0, help="first trial seed")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--json", metavar="FILE", default=str(RESULTS), help="where the results JSON goes"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="crash-trials-") as tmp:
         work = Path(tmp)
@@ -379,18 +441,23 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(t.partial_files_seen for t in trials)} partial temporary files left by kills, "
         f"all removed on resume; uninterrupted run {duration:.1f} s"
     )
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "trials": [asdict(t) | {"ok": t.ok} for t in trials],
-                    "passed": passed,
-                    "kills": dict(kinds),
-                    "torch": torch.__version__,
-                },
-                indent=2,
-            )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(
+        json.dumps(
+            {
+                "command": "python benchmarks/crash_trials.py " + " ".join(argv or sys.argv[1:]),
+                "trials": [asdict(t) | {"ok": t.ok} for t in trials],
+                "passed": passed,
+                "kills": dict(kinds),
+                "partial_files_seen": sum(t.partial_files_seen for t in trials),
+                "reference_seconds": round(duration, 2),
+                "torch": torch.__version__,
+                "when": time.strftime("%Y-%m-%d"),
+            },
+            indent=2,
         )
+        + "\n"
+    )
     return 0 if passed == len(trials) else 1
 
 

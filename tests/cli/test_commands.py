@@ -13,6 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from resume_proof import (
+    assert_ran_only_the_rest,
+    assert_same_end_state,
+    default_sigint_in_child,
+    file_size,
+    jsonl_batches,
+)
 
 import resvision
 from resvision.cli.config import resolve
@@ -91,18 +98,37 @@ def test_eval_reproduces_the_final_evaluation(trained_run, tmp_path, cli):
     assert text.returncode == 0 and "top-1" in text.stdout and "airplane" in text.stdout
 
 
+# The run folder's own path is part of its saved command line; nothing else may differ.
+_RUN_PATHS = ("callbacks.resvision.cli.RunInfo.config.output",)
+_STEP_LOG = ("--set", "train.log_freq=1")  # one metrics.jsonl row per batch
+
+
+def _reference_run(cli, cwd: Path, steps: int) -> Path:
+    """An uninterrupted ``steps``-step run of the default recipe; its final.pt."""
+    proc = cli("train", "--max-steps", str(steps), *_STEP_LOG, "--output", "ref", cwd=cwd)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return cwd / "ref" / "checkpoints" / "final.pt"
+
+
+@pytest.mark.resume
 def test_resume_continues_from_the_saved_step(trained_run, tmp_path, cli):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
-    proc = cli("train", "--resume", str(run), "--max-steps", "5", cwd=tmp_path)
+    logged = file_size(run / "metrics.jsonl")
+    proc = cli("train", "--resume", str(run), "--max-steps", "5", *_STEP_LOG, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    state = torch.load(run / "checkpoints" / "final.pt", weights_only=True)
-    assert state["progress"]["global_step"] == 5
+    # it trained steps 4 and 5 only, and ended where a 5-step run ends
+    assert_ran_only_the_rest(jsonl_batches(run / "metrics.jsonl", logged), {"epoch": 0, "batch": 3},
+                             5, 79)  # fmt: skip
+    assert_same_end_state(
+        _reference_run(cli, tmp_path, 5), run / "checkpoints" / "final.pt", ignore=_RUN_PATHS
+    )
     assert resolve(run / "config.yaml").train.max_steps == 5
 
 
+@pytest.mark.resume
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, cli, cli_env):
-    args = ["train", "--max-steps", "400", "--set", "train.log_freq=1", "--output", "run"]
+    args = ["train", "--max-steps", "400", *_STEP_LOG, "--output", "run"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "resvision", *args],
         cwd=tmp_path,
@@ -110,6 +136,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, cli, cli_env
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint_in_child,  # Ctrl-C works even when pytest runs in background
     )
     metrics = tmp_path / "run" / "metrics.jsonl"
     deadline = time.monotonic() + 90
@@ -123,11 +150,16 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, cli, cli_env
     assert "resvision train --resume run" in err and "Traceback" not in err
     last = tmp_path / "run" / "checkpoints" / "last.pt"
     step = torch.load(last, weights_only=True)["progress"]["global_step"]
-    assert step >= 1
+    assert 1 <= step < 79
+    logged = file_size(metrics)
     resumed = cli("train", "--resume", "run", "--max-steps", str(step + 1), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    final = torch.load(tmp_path / "run" / "checkpoints" / "final.pt", weights_only=True)
-    assert final["progress"]["global_step"] == step + 1
+    assert jsonl_batches(metrics, logged) == [(0, step)]  # the one step that was left
+    assert_same_end_state(
+        _reference_run(cli, tmp_path, step + 1),
+        tmp_path / "run" / "checkpoints" / "final.pt",
+        ignore=_RUN_PATHS,
+    )
 
 
 def test_inspection_commands(tmp_path, cli):

@@ -19,6 +19,7 @@ from torch.utils.data import Subset, TensorDataset
 import resvision
 from resvision import callbacks
 from resvision.engine import distributed
+from resvision.engine.checkpoint import checkpoint_differences
 from resvision.metrics import Accuracy
 
 GLOBAL_BATCH = 12
@@ -79,13 +80,21 @@ def prepared(network: nn.Module, lr: float = 0.1) -> resvision.Model:
 
 
 class Record(callbacks.Callback):
-    """Keeps the epoch-end and eval-end logs."""
+    """Keeps the epoch-end and eval-end logs, and the (epoch, step) of each training batch."""
 
     def __init__(self) -> None:
         super().__init__()
         self.epochs: list[dict[str, Any]] = []
         self.evals: list[dict[str, Any]] = []
         self.eval_seen = 0  # samples this process evaluated
+        self.batches: list[tuple[int, int]] = []
+        self._epoch = -1
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, step: int, logs: dict[str, Any] | None = None) -> None:
+        self.batches.append((self._epoch, step))
 
     def on_eval_batch_end(self, step: int, logs: dict[str, Any] | None = None) -> None:
         self.eval_seen += int((logs or {})["batch_size"])
@@ -238,7 +247,7 @@ def resume(work: Path) -> dict[str, Any]:
             resume=resume_from,
             callbacks=[record, callbacks.JSONLLogger(save_dir)],
         )
-        return {"weights": _weights(model), "epochs": record.epochs}
+        return {"weights": _weights(model), "epochs": record.epochs, "batches": record.batches}
 
     full = run(work / "full", 6)
     run(work / "cut", 3, save_steps=2)  # last.pt at step 2, final.pt at step 3
@@ -250,6 +259,13 @@ def resume(work: Path) -> dict[str, Any]:
     }
     lines = (work / "full" / "metrics.jsonl").read_text().splitlines()
     events = [json.loads(line)["event"] for line in lines]
+    final = {
+        name: torch.load(work / name / "final.pt", weights_only=True)
+        for name in ("full", "from_last", "from_final")
+    }
+    # the whole state, bit for bit
+    from_last["final_differences"] = checkpoint_differences(final["full"], final["from_last"])
+    from_final["final_differences"] = checkpoint_differences(final["full"], final["from_final"])
     return {
         "full": full,
         "from_last": from_last,

@@ -8,6 +8,7 @@ import ddp_cases
 import numpy as np
 import pytest
 import torch
+from resume_proof import assert_ran_only_the_rest
 
 
 def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -69,10 +70,15 @@ def test_evaluation_on_an_odd_sized_set_equals_one_process(ddp_results, path, tm
                     assert got[key] == reference[key], (rank, where, key)
 
 
+@pytest.mark.resume
 @pytest.mark.parametrize("start", ["from_last", "from_final"])
 def test_resume_under_ddp_continues_exactly(ddp_results, start):
+    # last.pt after 2 optimizer steps, final.pt after 3; 6 in all, 4 per epoch per process
+    done = {"from_last": {"epoch": 0, "batch": 2}, "from_final": {"epoch": 0, "batch": 3}}[start]
     for rank, result in enumerate(ddp_results["resume"]):
         full, resumed = result["full"], result[start]
+        assert_ran_only_the_rest(resumed["batches"], done, 6, 4)
+        assert not resumed["final_differences"], f"rank {rank}: {resumed['final_differences']}"
         assert _max_diff(full["weights"], resumed["weights"]) == 0.0, f"rank {rank}"
         # The first epoch's logs include the steps before the stop: each process got its own
         # metric counts back from the checkpoint.

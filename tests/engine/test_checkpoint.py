@@ -189,3 +189,41 @@ def test_find_latest_checkpoint_prefers_most_steps_and_skips_best_and_junk(tmp_p
     # 'final' and '1' have the same step: the one saved later wins.
     assert find_latest_checkpoint(tmp_path).name == "final.pt"
     assert load_checkpoint(tmp_path / "final")["progress"]["global_step"] == 10
+
+
+def test_checkpoint_differences_see_every_entry_bit_for_bit():
+    from resvision.engine.checkpoint import checkpoint_differences
+
+    a = {
+        "model": {"w": torch.tensor([1.0, float("nan")]), "n": torch.tensor(3)},
+        "optimizer": {
+            "state": {0: {"momentum_buffer": torch.zeros(2)}},
+            "param_groups": [{"lr": 0.1}],
+        },
+        "rng": {"python": (3, (1, 2), None)},
+        "loader": {"kind": "state_dict", "state": {"batches_yielded": 2}},
+        "meta": {"saved_at": 1},
+    }
+    same = {**a, "meta": {"saved_at": 2}}  # the time of writing is not state
+    assert checkpoint_differences(a, same) == []  # NaN equals the same NaN
+    b = {
+        **a,
+        "model": {"w": torch.tensor([1.0, float("nan")]), "n": torch.tensor(3.0)},  # dtype
+        "optimizer": {
+            "state": {0: {"momentum_buffer": torch.tensor([0.0, -0.0])}},
+            "param_groups": [{"lr": 0.2}],
+        },
+        "rng": {"python": (3, (1, 2, 3), None)},
+        "scaler": None,
+    }
+    del b["loader"]
+    assert checkpoint_differences(a, b) == [
+        "loader: only in the first",
+        "model.n",
+        "optimizer.param_groups[0].lr: 0.1 vs 0.2",
+        "optimizer.state.0.momentum_buffer",  # -0.0 is another bit pattern
+        "rng.python[1]: 2 items vs 3",
+        "scaler: only in the second",
+    ]
+    assert checkpoint_differences(a, b, ignore=("meta", "loader", "model.n", "optimizer", "rng",
+                                                "scaler")) == []  # fmt: skip

@@ -8,14 +8,18 @@ matters); evaluation runs every epoch (its loader draws from the global generato
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 
 import pytest
 import torch
+from resume_proof import BatchTrace, assert_ran_only_the_rest, assert_same_end_state, resume_point
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+import resvision.engine.model as model_module
 from resvision.callbacks import EMA, Callback, LRScheduler
+from resvision.engine.amp import AmpSettings
 from resvision.engine.checkpoint import find_latest_checkpoint, load_checkpoint
 from resvision.engine.model import Model
 from resvision.metrics import Accuracy
@@ -65,14 +69,17 @@ def _fit(model: Model, train=TRAIN, **kw) -> None:
     model.fit(train, EVAL, batch_size=8, verbose=0, seed=11, **kw)
 
 
-def _assert_same_state(a: Model, b: Model) -> None:
-    sa, sb = a.network.state_dict(), b.network.state_dict()
-    assert sa.keys() == sb.keys()
-    for key in sa:
-        assert torch.equal(sa[key], sb[key]), f"{key} differs"
-    oa, ob = a._optimizer.state_dict()["state"], b._optimizer.state_dict()["state"]
-    for idx in oa:
-        assert torch.equal(oa[idx]["momentum_buffer"], ob[idx]["momentum_buffer"])
+def _resume(model: Model, folder, resume="auto", callbacks=(), total=EPOCHS * BATCHES, **kw):
+    """Resume a fit from ``folder`` and check that it trained only the batches that were left."""
+    start = resume_point(folder) if resume == "auto" else load_checkpoint(resume)["progress"]
+    trace = BatchTrace()
+    _fit(model, save_dir=folder, resume=resume, callbacks=[*callbacks, trace], **kw)
+    assert_ran_only_the_rest(trace.batches, start, total, BATCHES)
+
+
+def _assert_same_state(reference, resumed, ignore=()) -> None:
+    """The two runs' final checkpoints hold the same state, bit for bit."""
+    assert_same_end_state(reference / "final.pt", resumed / "final.pt", ignore=ignore)
 
 
 class _StopAfter(Callback):
@@ -111,85 +118,95 @@ class _Crash(Callback):
 
 
 @pytest.fixture(scope="module")
-def reference() -> Model:
-    model = _model()
-    _fit(model)
-    return model
+def reference(tmp_path_factory):
+    """The uninterrupted run's folder (its final.pt)."""
+    folder = tmp_path_factory.mktemp("reference")
+    _fit(_model(), save_dir=folder)
+    return folder
 
 
+@pytest.mark.resume
 @pytest.mark.parametrize("stop_after", [2, 5, 7, 13])  # mid-epoch 0, end of epoch 0, ...
 def test_stop_and_resume_is_bit_identical(tmp_path, reference, stop_after):
     first = _model()
     _fit(first, save_dir=tmp_path, callbacks=[_StopAfter(stop_after)])
     resumed = _model(init_seed=123)  # other initial weights: everything must come from disk
-    _fit(resumed, save_dir=tmp_path, resume="auto")
-    _assert_same_state(reference, resumed)
+    _resume(resumed, tmp_path)
+    _assert_same_state(reference, tmp_path)
 
 
+@pytest.mark.resume
 def test_resume_twice_from_num_iters_runs(tmp_path, reference):
     _fit(_model(), save_dir=tmp_path, num_iters=3)
-    _fit(_model(5), save_dir=tmp_path, num_iters=9, resume="auto")
+    trace = BatchTrace()
+    _fit(_model(5), save_dir=tmp_path, num_iters=9, resume="auto", callbacks=[trace])
+    assert_ran_only_the_rest(trace.batches, {"epoch": 0, "batch": 3}, 9, BATCHES)
     final = _model(6)
-    _fit(final, save_dir=tmp_path, resume=tmp_path / "final")  # a Paddle-style prefix
-    _assert_same_state(reference, final)
+    _resume(final, tmp_path, resume=tmp_path / "final")  # a Paddle-style prefix
+    _assert_same_state(reference, tmp_path)
 
 
+@pytest.mark.resume
 def test_resume_in_the_middle_of_gradient_accumulation(tmp_path):
-    ref = _model()
-    _fit(ref, accumulate_grad_batches=2)
+    _fit(_model(), save_dir=tmp_path / "ref", accumulate_grad_batches=2)
     first = _model()
     _fit(first, save_dir=tmp_path, accumulate_grad_batches=2, callbacks=[_StopAfter(3)])
     assert load_checkpoint(tmp_path / "final")["grads"] is not None  # 3 % 2: a group is open
     resumed = _model(1)
-    _fit(resumed, save_dir=tmp_path, accumulate_grad_batches=2, resume="auto")
-    _assert_same_state(ref, resumed)
+    _resume(resumed, tmp_path, accumulate_grad_batches=2)
+    _assert_same_state(tmp_path / "ref", tmp_path)
 
 
+@pytest.mark.resume
 def test_resume_with_a_plain_dataloader_replays_the_epoch(tmp_path):
     def loader():
         return DataLoader(TRAIN, batch_size=8, shuffle=True)
 
-    ref = _model()
-    _fit(ref, train=loader())
+    _fit(_model(), train=loader(), save_dir=tmp_path / "ref")
     _fit(_model(), train=loader(), save_dir=tmp_path, callbacks=[_StopAfter(8)])
     assert load_checkpoint(tmp_path / "final")["loader"]["kind"] == "replay"
     resumed = _model(2)
-    _fit(resumed, train=loader(), save_dir=tmp_path, resume="auto")
-    _assert_same_state(ref, resumed)
+    _resume(resumed, tmp_path, train=loader())
+    _assert_same_state(tmp_path / "ref", tmp_path)
 
 
+@pytest.mark.resume
 def test_per_epoch_schedule_state_is_resumed(tmp_path):
     def cbs():
         return [LRScheduler(by_step=False, by_epoch=True)]
 
     ref = _model(schedule=True)
-    _fit(ref, callbacks=cbs())
+    _fit(ref, save_dir=tmp_path / "ref", callbacks=cbs())
     _fit(_model(schedule=True), save_dir=tmp_path, callbacks=[*cbs(), _StopAfter(7)])
     resumed = _model(3, schedule=True)
-    _fit(resumed, save_dir=tmp_path, callbacks=cbs(), resume="auto")
-    _assert_same_state(ref, resumed)
+    _resume(resumed, tmp_path, callbacks=cbs())
+    _assert_same_state(tmp_path / "ref", tmp_path)
     assert (
         resumed._optimizer.param_groups[0]["lr"] == ref._optimizer.param_groups[0]["lr"] == 0.0125
     )
 
 
+@pytest.mark.resume
 def test_ema_state_is_resumed(tmp_path):
     ref, ref_ema = _model(), EMA(decay=0.8)
-    _fit(ref, callbacks=[ref_ema])
+    _fit(ref, save_dir=tmp_path / "ref", callbacks=[ref_ema])
     _fit(_model(), save_dir=tmp_path, callbacks=[EMA(decay=0.8), _StopAfter(6)])
     resumed, ema = _model(8), EMA(decay=0.8)
-    _fit(resumed, save_dir=tmp_path, callbacks=[ema], resume="auto")
-    _assert_same_state(ref, resumed)
+    _resume(resumed, tmp_path, callbacks=[ema])
+    _assert_same_state(tmp_path / "ref", tmp_path)
     a, b = ref_ema.ema.state_dict(), ema.ema.state_dict()
     assert a["num_updates"] == b["num_updates"] == EPOCHS * BATCHES
     for key in a["shadow"]:
         assert torch.equal(a["shadow"][key], b["shadow"][key]), key
 
 
+@pytest.mark.resume
 @pytest.mark.parametrize(
     ("signum", "exc"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)]
 )
-def test_signal_writes_a_resumable_checkpoint_then_stops(tmp_path, reference, signum, exc):
+def test_signal_writes_a_resumable_checkpoint_then_stops(
+    tmp_path, reference, signum, exc, default_sigint
+):
     with pytest.raises(exc) as info:
         _fit(_model(), save_dir=tmp_path, callbacks=[_Signal(8, signum)])
     if exc is SystemExit:
@@ -202,11 +219,11 @@ def test_signal_writes_a_resumable_checkpoint_then_stops(tmp_path, reference, si
     assert last["progress"] == {"epoch": 1, "batch": 3, "global_step": 8}
     assert not (tmp_path / "final.pt").exists()
     resumed = _model(4)
-    _fit(resumed, save_dir=tmp_path, resume="auto")
-    _assert_same_state(reference, resumed)
+    _resume(resumed, tmp_path)
+    _assert_same_state(reference, tmp_path)
 
 
-def test_signal_after_the_last_step_is_not_lost(tmp_path):
+def test_signal_after_the_last_step_is_not_lost(tmp_path, default_sigint):
     class SignalInLastEval(Callback):
         def on_eval_end(self, logs=None):
             if self.model._session.progress.epoch == EPOCHS:
@@ -217,6 +234,7 @@ def test_signal_after_the_last_step_is_not_lost(tmp_path):
     assert load_checkpoint(tmp_path / "final")["progress"]["epoch"] == EPOCHS  # fit finished
 
 
+@pytest.mark.resume
 def test_crash_loses_at_most_save_steps_steps(tmp_path, reference):
     with pytest.raises(RuntimeError, match="simulated crash"):
         _fit(_model(), save_dir=tmp_path, save_steps=3, callbacks=[_Crash(15)])
@@ -224,8 +242,8 @@ def test_crash_loses_at_most_save_steps_steps(tmp_path, reference):
     assert latest.name == "last.pt"
     assert load_checkpoint(latest)["progress"]["global_step"] == 12  # 13 and 14 are lost
     resumed = _model(5)
-    _fit(resumed, save_dir=tmp_path, resume="auto", save_steps=3)
-    _assert_same_state(reference, resumed)
+    _resume(resumed, tmp_path, save_steps=3)
+    _assert_same_state(reference, tmp_path, ignore=("config.fit.save_steps",))
 
 
 def test_resume_errors_are_clear(tmp_path):
@@ -245,3 +263,28 @@ def test_resume_with_other_settings_warns(tmp_path):
     _fit(_model(), save_dir=tmp_path, epochs=1)
     with pytest.warns(UserWarning, match="batch_size=4 \\(was 8\\)"):
         _model().fit(TRAIN, batch_size=4, epochs=2, verbose=0, save_dir=tmp_path, resume="auto")
+
+
+@pytest.mark.resume
+def test_loss_scaler_state_is_resumed(tmp_path, monkeypatch):
+    """float16's loss scaler (CUDA only in resvision) built on the CPU, with autocast off: its
+    scale doubles every 2 steps, so a scaler that starts afresh ends at another scale."""
+    settings = AmpSettings(level="O1", dtype=None, device_type="cpu", use_scaler=True,
+                           scaler_kwargs={"init_scale": 2.0**4, "growth_interval": 2})  # fmt: skip
+    monkeypatch.setattr(model_module, "parse_amp_configs", lambda *a, **k: settings)
+    _fit(_model(), save_dir=tmp_path / "ref")
+    assert load_checkpoint(tmp_path / "ref" / "final")["scaler"]["scale"] == 2.0 ** (4 + 7)
+    _fit(_model(), save_dir=tmp_path, callbacks=[_StopAfter(6)])
+    _resume(_model(7), tmp_path)
+    _assert_same_state(tmp_path / "ref", tmp_path)
+
+
+@pytest.mark.resume
+def test_resuming_a_finished_run_writes_the_uninterrupted_final_checkpoint(tmp_path, reference):
+    """Killed after the last epoch's checkpoint, before final.pt: the resumed process trains
+    nothing, and its final.pt still holds the last epoch's counts and the loader's position."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(reference / f"{EPOCHS - 1}.pt", run)
+    _resume(_model(9), run)
+    _assert_same_state(reference, run)

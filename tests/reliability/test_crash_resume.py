@@ -40,6 +40,7 @@ def setup(tmp_path_factory):
     return work, data, reference, time.monotonic() - began
 
 
+@pytest.mark.resume
 @pytest.mark.parametrize(
     ("seed", "plan"),
     [
@@ -51,7 +52,8 @@ def setup(tmp_path_factory):
 def test_stopped_and_resumed_run_is_bit_identical(setup, seed, plan):
     work, data, reference, duration = setup
     trial = ct.run_trial(seed, data, work, work / "cache", reference, plan=plan, duration=duration)
-    assert trial.ok, trial.problems
+    assert trial.ok, trial.problems or f"no planned stop landed: {trial.missed}"
+    assert trial.resumed_from[0] == 0 and all(n > 0 for n in trial.resumed_from[2:])
     # The first planned stop lands (the later ones almost always: a resumed run may finish
     # first); a signal may land just after training, which is fine: final.pt is there.
     assert trial.kills and trial.kills[0].removesuffix("-after-training") == plan[0], trial
@@ -69,8 +71,20 @@ def test_unreadable_checkpoint_detection_is_not_vacuous(tmp_path):
     assert [b.split(":")[0] for b in bad] == ["cut.pt", "other.pt"]
 
 
+def test_a_trial_whose_stops_all_missed_is_not_a_pass():
+    assert not ct.Trial(seed=0, plan=["random"], missed=["random"]).ok
+    assert ct.Trial(seed=0, plan=["random"], kills=["random"]).ok
+
+
+def test_continuation_check_flags_a_run_that_started_over():
+    assert ct.continuation_problem([4, 5, 6], start=4, finished=False) is None
+    assert ct.continuation_problem(list(range(4, 12)), start=4, finished=True) is None
+    assert "trained batches [0, 1" in ct.continuation_problem(list(range(12)), 4, finished=True)
+    assert ct.continuation_problem([4, 5], start=4, finished=True) is not None  # stopped early
+
+
 @pytest.mark.slow
-def test_full_count_of_random_trials(capsys):
+def test_full_count_of_random_trials(capsys, tmp_path):
     """The full run: 10 trials of up to 4 random stops each (about 3 minutes on 2 cores)."""
-    assert ct.main(["--trials", "10"]) == 0
+    assert ct.main(["--trials", "10", "--json", str(tmp_path / "trials.json")]) == 0
     print(capsys.readouterr().out)

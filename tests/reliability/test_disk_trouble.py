@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from resume_proof import BatchTrace, assert_ran_only_the_rest, assert_same_end_state, resume_point
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -73,12 +74,13 @@ class FillingDisk:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, torch.Tensor]:
-    model = _model()
-    _fit(model, tmp_path_factory.mktemp("reference"))
-    return model.network.state_dict()
+def reference(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("reference")
+    _fit(_model(), folder)
+    return folder / "final.pt"
 
 
+@pytest.mark.resume
 def test_full_disk_keeps_the_last_good_checkpoint_and_resumes_exactly(
     tmp_path, monkeypatch, reference
 ):
@@ -96,10 +98,10 @@ def test_full_disk_keeps_the_last_good_checkpoint_and_resumes_exactly(
     assert load_checkpoint(tmp_path / "last.pt")["progress"]["global_step"] == 3
 
     monkeypatch.undo()  # space is back
-    resumed = _model(seed=42)
-    _fit(resumed, tmp_path, resume="auto")
-    state = resumed.network.state_dict()
-    assert all(torch.equal(state[k], reference[k]) for k in reference)
+    start, resumed, trace = resume_point(tmp_path), _model(seed=42), BatchTrace()
+    _fit(resumed, tmp_path, resume="auto", callbacks=[trace])
+    assert_ran_only_the_rest(trace.batches, start, 6, 3)  # 2 epochs of 3 batches
+    assert_same_end_state(reference, tmp_path / "final.pt")
 
 
 def test_io_error_at_fsync_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from resume_proof import BatchTrace, assert_ran_only_the_rest, assert_same_end_state, resume_point
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from resvision.callbacks import Callback
-from resvision.engine.checkpoint import find_latest_checkpoint, load_checkpoint
+from resvision.engine.checkpoint import load_checkpoint
 from resvision.engine.model import Model
 
 _G = torch.Generator().manual_seed(3)
@@ -63,12 +64,14 @@ class CrashAt(Callback):
 
 
 @pytest.fixture(scope="module")
-def reference() -> dict[str, torch.Tensor]:
-    model = _model()
-    _fit(model)
-    return model.network.state_dict()
+def reference(tmp_path_factory):
+    """The uninterrupted run's final.pt (with the per-step saves of the other runs)."""
+    folder = tmp_path_factory.mktemp("reference")
+    _fit(_model(), save_dir=folder, save_steps=1)
+    return folder / "final.pt"
 
 
+@pytest.mark.resume
 @pytest.mark.parametrize(
     ("hook", "n"),
     # after the last step of epoch 0, before its evaluation: last.pt is at the epoch's end
@@ -77,10 +80,10 @@ def reference() -> dict[str, torch.Tensor]:
 def test_crash_anywhere_then_resume_is_bit_identical(tmp_path, reference, hook, n):
     with pytest.raises(RuntimeError, match="crash in"):
         _fit(_model(), save_dir=tmp_path, save_steps=1, callbacks=[CrashAt(hook, n)])
-    latest = find_latest_checkpoint(tmp_path)
-    assert latest is not None
+    start = resume_point(tmp_path)
     resumed = _model(seed=99)  # other initial weights: everything must come from the checkpoint
-    _fit(resumed, save_dir=tmp_path, save_steps=1, resume="auto")
-    state = resumed.network.state_dict()
-    assert all(torch.equal(state[k], reference[k]) for k in reference)
+    trace = BatchTrace()
+    _fit(resumed, save_dir=tmp_path, save_steps=1, resume="auto", callbacks=[trace])
+    assert_ran_only_the_rest(trace.batches, start, EPOCHS * 3, 3)
+    assert_same_end_state(reference, tmp_path / "final.pt")
     assert load_checkpoint(tmp_path / "final")["progress"]["global_step"] == EPOCHS * 3

@@ -435,6 +435,83 @@ def clone_tree(obj: Any) -> Any:
     return obj
 
 
+#: Checkpoint entries that describe the writing rather than the state (when, by which versions).
+RUN_INDEPENDENT_KEYS = ("meta",)
+
+
+def checkpoint_differences(
+    a: Mapping[str, Any], b: Mapping[str, Any], ignore: tuple[str, ...] = RUN_INDEPENDENT_KEYS
+) -> list[str]:
+    """Where two checkpoints' states differ, bit for bit, as dotted paths.
+
+    Every entry is compared, recursively: the weights and buffers, the optimizer's state and
+    ``param_groups``, the schedule, the loss scaler, the callbacks, the metric counts, the
+    progress, the gradients, the random states, the loader position and the config. A key that
+    one side has and the other lacks is a difference, and so is a tensor of another dtype or
+    shape, or with any other bit (NaN payloads included). This is the test that "resumed" and
+    "uninterrupted" ended in the same place.
+
+    Args:
+        a, b: Two loaded checkpoints (or any nested dicts, lists, tensors and plain values).
+        ignore: Dotted paths left out with everything under them; by default ``meta`` (the
+            time of writing, versions). Pass e.g. ``("meta", "config.fit.save_steps")`` for a
+            setting the two runs legitimately differ in.
+
+    Returns:
+        The paths that differ (empty when the states are identical).
+
+    Examples:
+        >>> a = {"model": {"w": torch.ones(2)}, "progress": {"global_step": 4}}
+        >>> b = {"model": {"w": torch.tensor([1.0, 1.5])}, "progress": {"global_step": 4}}
+        >>> checkpoint_differences(a, b)
+        ['model.w']
+        >>> checkpoint_differences(a, {**a, "scaler": None})
+        ['scaler: only in the second']
+    """
+    diffs: list[str] = []
+    _compare(a, b, "", diffs, frozenset(ignore))
+    return diffs
+
+
+def _compare(a: Any, b: Any, where: str, diffs: list[str], ignore: frozenset[str]) -> None:
+    name = where or "(root)"
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+            diffs.append(f"{name}: a tensor on one side only")
+        elif a.dtype != b.dtype or a.shape != b.shape or not _same_bits(a, b):
+            diffs.append(name)
+        return
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        for key in sorted(set(a) | set(b), key=str):
+            path = f"{where}.{key}" if where else str(key)
+            if path in ignore:
+                continue
+            if key not in b:
+                diffs.append(f"{path}: only in the first")
+            elif key not in a:
+                diffs.append(f"{path}: only in the second")
+            else:
+                _compare(a[key], b[key], path, diffs, ignore)
+        return
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            diffs.append(f"{name}: {len(a)} items vs {len(b)}")
+            return
+        for i, (x, y) in enumerate(zip(a, b)):
+            _compare(x, y, f"{where}[{i}]", diffs, ignore)
+        return
+    if type(a) is not type(b) or (a != b and not (a != a and b != b)):  # NaN == NaN here
+        diffs.append(f"{name}: {a!r} vs {b!r}"[:200])
+
+
+def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    # Flattened first: a 0-d tensor cannot be viewed as bytes.
+    a, b = a.detach().cpu().reshape(-1), b.detach().cpu().reshape(-1)
+    if a.is_complex() or a.dtype == torch.bool or not a.numel():
+        return torch.equal(a, b)
+    return torch.equal(a.view(torch.uint8), b.view(torch.uint8))
+
+
 def now_ns() -> int:
     """The wall-clock time stored as ``meta.saved_at``."""
     return time.time_ns()

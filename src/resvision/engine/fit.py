@@ -48,6 +48,7 @@ from resvision.engine.resume import (
     capture_training_state,
     carried_scheduler,
     restore_grads,
+    restore_loader_position,
     restore_metrics,
     resume_epoch,
     start_epoch,
@@ -393,11 +394,17 @@ def run_fit(model: Model, **kw: Any) -> None:
         iterator = None
         if ckpt is not None:
             cbks.load_state_dict(ckpt.get("callbacks") or {})
-            if progress.batch > 0:
-                restore_metrics(runner, session, own.get("metrics"))
-                iterator = resume_epoch(loader, progress.epoch, progress.batch, ckpt.get("loader"))
-                saved = ckpt.get("loader") or {}
+            # The epoch's counts and the loader's position come back at an epoch's end too
+            # (the next epoch resets them): a checkpoint written before another epoch starts
+            # (final.pt, when nothing was left to train) holds what the uninterrupted run's does.
+            restore_metrics(runner, session, own.get("metrics"))
+            saved = ckpt.get("loader")
+            if saved:
                 session.epoch_rng = {"rng": saved["rng"], "generators": saved["generators"]}
+            if progress.batch > 0:
+                iterator = resume_epoch(loader, progress.epoch, progress.batch, saved)
+            elif saved:
+                restore_loader_position(loader, saved)
             restore_rng_state(own["rng"])
         logs: dict[str, Any] = {}
         while progress.epoch < epochs and not (num_iters and progress.global_step >= num_iters):

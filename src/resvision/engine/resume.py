@@ -18,6 +18,7 @@ random generators in the main process.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -160,6 +161,17 @@ def resume_epoch(
                 "batches now"
             ) from None
     return iterator
+
+
+def restore_loader_position(loader: Any, state: Mapping[str, Any]) -> None:
+    """Put a stateful loader back where an epoch-end checkpoint left it (the next epoch starts
+    afresh either way; this only keeps the position a later checkpoint records). A state saved
+    with other loader settings is left out: those were warned about, and no batch depends on it.
+    """
+    if state.get("kind") != "state_dict" or not is_stateful_loader(loader):
+        return
+    with contextlib.suppress(ValueError):
+        loader.load_state_dict(state["state"])
 
 
 def _length(loader: Any) -> int | None:

@@ -154,152 +154,172 @@ def run_train(args: argparse.Namespace) -> int:
     )
     run_dir = Path(distributed.broadcast_object(str(run_dir)))  # one folder for all processes
     ckpt_dir = run_dir / CHECKPOINT_DIR
-    resume = runinfo.resume_target(cfg.output.resume, run_dir)
-    if resume is None and cfg.output.resume not in (None, "auto"):
-        raise UsageError(f"--resume {cfg.output.resume!r}: no checkpoint found there")
-    if resume is not None:  # unreadable, unsafe (pickled code) or weights only: say so now
-        from resvision.engine.checkpoint import is_training_checkpoint, load_checkpoint
+    # The run folder has one owner from here to the report: a second run given the same
+    # --output is refused (exit 2) naming the first, before it reads or writes anything there.
+    with _run_folder_lock(run_dir, main):
+        resume = runinfo.resume_target(cfg.output.resume, run_dir)
+        if resume is None and cfg.output.resume not in (None, "auto"):
+            raise UsageError(f"--resume {cfg.output.resume!r}: no checkpoint found there")
+        if resume is not None:  # unreadable, unsafe (pickled code) or weights only: say so now
+            from resvision.engine.checkpoint import is_training_checkpoint, load_checkpoint
 
-        try:
-            saved = load_checkpoint(resume, mmap=True)
-        except (ValueError, OSError) as err:
-            raise UsageError(f"--resume: {err}") from None
-        if not is_training_checkpoint(saved):
+            try:
+                saved = load_checkpoint(resume, mmap=True)
+            except (ValueError, OSError) as err:
+                raise UsageError(f"--resume: {err}") from None
+            if not is_training_checkpoint(saved):
+                raise UsageError(
+                    f"--resume {str(resume)!r} is not a training checkpoint of resvision (weights "
+                    "only?); start from weights with --pretrained instead"
+                )
+        if resume is None and ckpt_dir.is_dir() and any(ckpt_dir.glob("*.pt")):
             raise UsageError(
-                f"--resume {str(resume)!r} is not a training checkpoint of resvision (weights "
-                "only?); start from weights with --pretrained instead"
+                f"run folder {str(run_dir)!r} already holds checkpoints; continue it with "
+                f"--resume {run_dir}, or choose another --output"
             )
-    if resume is None and ckpt_dir.is_dir() and any(ckpt_dir.glob("*.pt")):
-        raise UsageError(
-            f"run folder {str(run_dir)!r} already holds checkpoints; continue it with "
-            f"--resume {run_dir}, or choose another --output"
-        )
-    env = environment(cfg.train.seed, str(device))
-    if resumed_dir is not None:
-        env["resumed_from"] = str(resume) if resume else None
-    if world > 1:
-        env["world_size"] = world
-        env["global_batch"] = cfg.train.batch_size * world * cfg.train.accumulate_grad_batches
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt_dir.mkdir(exist_ok=True)
-        atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(cfg))
-        write_json(run_dir / ENV_FILE, env)
+        env = environment(cfg.train.seed, str(device))
+        if resumed_dir is not None:
+            env["resumed_from"] = str(resume) if resume else None
+        if world > 1:
+            env["world_size"] = world
+            env["global_batch"] = cfg.train.batch_size * world * cfg.train.accumulate_grad_batches
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt_dir.mkdir(exist_ok=True)
+            atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(cfg))
+            write_json(run_dir / ENV_FILE, env)
 
-    from resvision.engine.fit import seed_everything
+        from resvision.engine.fit import seed_everything
 
-    # Seeded before the network is built, so that --seed fixes the initial weights too (a
-    # resumed run takes its weights and random states from the checkpoint instead).
-    seed_everything(cfg.train.seed)
-    with distributed.main_process_first():  # pretrained weights: one download per machine
-        network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
-    model = resvision.Model(network, device=device)
-    # Each process trains on its shard: len // world samples per epoch (see data.sampling).
-    spe = steps_per_epoch(
-        len(data.train) // world, cfg.train.batch_size, cfg.train.accumulate_grad_batches
-    )
-    schedule = build_schedule(cfg, spe, world)
-    optimizer = build_optimizer(cfg.optim, model.network, schedule, spe)
-    loss = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
-    topk = (1, 5) if len(data.classes) > 5 else (1,)
-    model.prepare(
-        optimizer,
-        loss,
-        metrics.Accuracy(topk=topk),
-        amp_configs=amp_setting(cfg.train.amp, device),
-        channels_last=cfg.train.channels_last,
-        compile=cfg.train.compile,
-    )
-    info = runinfo.RunInfo(cfg, data)
-    cbks: list[Any] = [callbacks.JSONLLogger(run_dir, filename=METRICS_FILE), info]
-    ema = callbacks.EMA(decay=cfg.train.ema_decay) if cfg.train.ema_decay else None
-    if ema is not None:
-        cbks.append(ema)
-    if cfg.model.freeze_backbone:
-        cbks.append(callbacks.FreezeBackbone(unfreeze_at_epoch=cfg.model.unfreeze_epoch))
-    started_from = describe_pretrained(network)
-    if started_from:
-        say(started_from, flush=True)
+        # Seeded before the network is built, so that --seed fixes the initial weights too (a
+        # resumed run takes its weights and random states from the checkpoint instead).
+        seed_everything(cfg.train.seed)
+        with distributed.main_process_first():  # pretrained weights: one download per machine
+            network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
+        model = resvision.Model(network, device=device)
+        # Each process trains on its shard: len // world samples per epoch (see data.sampling).
+        spe = steps_per_epoch(
+            len(data.train) // world, cfg.train.batch_size, cfg.train.accumulate_grad_batches
+        )
+        schedule = build_schedule(cfg, spe, world)
+        optimizer = build_optimizer(cfg.optim, model.network, schedule, spe)
+        loss = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
+        topk = (1, 5) if len(data.classes) > 5 else (1,)
+        model.prepare(
+            optimizer,
+            loss,
+            metrics.Accuracy(topk=topk),
+            amp_configs=amp_setting(cfg.train.amp, device),
+            channels_last=cfg.train.channels_last,
+            compile=cfg.train.compile,
+        )
+        info = runinfo.RunInfo(cfg, data)
+        cbks: list[Any] = [callbacks.JSONLLogger(run_dir, filename=METRICS_FILE), info]
+        ema = callbacks.EMA(decay=cfg.train.ema_decay) if cfg.train.ema_decay else None
+        if ema is not None:
+            cbks.append(ema)
+        if cfg.model.freeze_backbone:
+            cbks.append(callbacks.FreezeBackbone(unfreeze_at_epoch=cfg.model.unfreeze_epoch))
+        started_from = describe_pretrained(network)
+        if started_from:
+            say(started_from, flush=True)
 
-    say(
-        f"training {cfg.model.name} on {data.description} ({len(data.train)} images, "
-        f"{len(data.classes)} classes) for {cfg.train.epochs} epochs on {device}"
-        + (
-            f" and {world - 1} more processes (global batch {env['global_batch']})"
-            if world > 1
-            else ""
-        )
-        + (f", at most {cfg.train.max_steps} steps" if cfg.train.max_steps else "")
-        + f"\nrun folder: {run_dir}",
-        flush=True,
-    )
-    started = time.perf_counter()
-    try:
-        model.fit(
-            data.train,
-            data.eval,
-            batch_size=cfg.train.batch_size,
-            epochs=cfg.train.epochs,
-            eval_freq=cfg.train.eval_freq,
-            log_freq=cfg.train.log_freq,
-            save_dir=ckpt_dir,
-            save_freq=cfg.train.save_freq,
-            save_steps=cfg.train.save_steps,
-            verbose=2 if not sys.stdout.isatty() else 1,
-            num_workers=cfg.data.num_workers,
-            callbacks=cbks,
-            accumulate_grad_batches=cfg.train.accumulate_grad_batches,
-            num_iters=cfg.train.max_steps,
-            resume=resume,
-            seed=cfg.train.seed,
-            sync_bn=cfg.train.sync_bn,
-        )
-    except KeyboardInterrupt:
-        say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except SystemExit:  # SIGTERM (a scheduler's time limit): the engine saved last.pt first
-        say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
-        raise
-    except RuntimeError as err:
-        if world == 1 or not distributed.is_peer_failure(err) or getattr(args, "debug", False):
-            raise
-        # Another process died or hung: its own error and the launcher's report say more.
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(
-            f"resvision: rank {distributed.rank()}: lost contact with another process ({first}); "
-            "the launcher reports which process failed first",
-            file=sys.stderr,
-        )
-        distributed.abandon()  # exits: tearing down a broken process group can abort
-    except (NonFiniteLossError, CheckpointWriteError) as err:
-        print(f"resvision: training stopped: {err}", file=sys.stderr)
         say(
-            f"checkpoints written before the failure are kept in {ckpt_dir}; continue with "
-            f"`resvision train --resume {run_dir}` once the cause is fixed",
-            file=sys.stderr,
+            f"training {cfg.model.name} on {data.description} ({len(data.train)} images, "
+            f"{len(data.classes)} classes) for {cfg.train.epochs} epochs on {device}"
+            + (
+                f" and {world - 1} more processes (global batch {env['global_batch']})"
+                if world > 1
+                else ""
+            )
+            + (f", at most {cfg.train.max_steps} steps" if cfg.train.max_steps else "")
+            + f"\nrun folder: {run_dir}",
+            flush=True,
         )
-        return 1
-    train_seconds = time.perf_counter() - started
-    if not main:
-        # fit ended with a barrier: final.pt is written. Every process predicts its share of the
-        # final evaluation (Model.predict splits the data set and gathers); rank 0 reports.
-        final_evaluation(model, data, run_dir, cfg, callbacks=[ema] if ema else None, write=False)
+        started = time.perf_counter()
+        try:
+            model.fit(
+                data.train,
+                data.eval,
+                batch_size=cfg.train.batch_size,
+                epochs=cfg.train.epochs,
+                eval_freq=cfg.train.eval_freq,
+                log_freq=cfg.train.log_freq,
+                save_dir=ckpt_dir,
+                save_freq=cfg.train.save_freq,
+                save_steps=cfg.train.save_steps,
+                verbose=2 if not sys.stdout.isatty() else 1,
+                num_workers=cfg.data.num_workers,
+                callbacks=cbks,
+                accumulate_grad_batches=cfg.train.accumulate_grad_batches,
+                num_iters=cfg.train.max_steps,
+                resume=resume,
+                seed=cfg.train.seed,
+                sync_bn=cfg.train.sync_bn,
+            )
+        except KeyboardInterrupt:
+            say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except SystemExit:  # SIGTERM (a scheduler's time limit): the engine saved last.pt first
+            say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+            raise
+        except RuntimeError as err:
+            if world == 1 or not distributed.is_peer_failure(err) or getattr(args, "debug", False):
+                raise
+            # Another process died or hung: its own error and the launcher's report say more.
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            print(
+                f"resvision: rank {distributed.rank()}: lost contact with another process ({first}); "
+                "the launcher reports which process failed first",
+                file=sys.stderr,
+            )
+            distributed.abandon()  # exits: tearing down a broken process group can abort
+        except (NonFiniteLossError, CheckpointWriteError) as err:
+            print(f"resvision: training stopped: {err}", file=sys.stderr)
+            say(
+                f"checkpoints written before the failure are kept in {ckpt_dir}; continue with "
+                f"`resvision train --resume {run_dir}` once the cause is fixed",
+                file=sys.stderr,
+            )
+            return 1
+        train_seconds = time.perf_counter() - started
+        if not main:
+            # fit ended with a barrier: final.pt is written. Every process predicts its share of the
+            # final evaluation (Model.predict splits the data set and gathers); rank 0 reports.
+            final_evaluation(
+                model, data, run_dir, cfg, callbacks=[ema] if ema else None, write=False
+            )
+            return 0
+
+        started = time.perf_counter()
+        evaluation = final_evaluation(model, data, run_dir, cfg, callbacks=[ema] if ema else None)
+        env = read_json(run_dir / ENV_FILE) or env
+        env.update(runinfo.timing(run_dir / METRICS_FILE, train_seconds))
+        env["eval_seconds"] = time.perf_counter() - started
+        env["ended"] = runinfo.now_iso()
+        write_json(run_dir / ENV_FILE, env)
+        report = None
+        if cfg.output.report:
+            from resvision.report import build_report
+
+            report = build_report(run_dir)
+        print(runinfo.finished_message(run_dir, ckpt_dir, evaluation, report, env))
         return 0
 
-    started = time.perf_counter()
-    evaluation = final_evaluation(model, data, run_dir, cfg, callbacks=[ema] if ema else None)
-    env = read_json(run_dir / ENV_FILE) or env
-    env.update(runinfo.timing(run_dir / METRICS_FILE, train_seconds))
-    env["eval_seconds"] = time.perf_counter() - started
-    env["ended"] = runinfo.now_iso()
-    write_json(run_dir / ENV_FILE, env)
-    report = None
-    if cfg.output.report:
-        from resvision.report import build_report
 
-        report = build_report(run_dir)
-    print(runinfo.finished_message(run_dir, ckpt_dir, evaluation, report, env))
-    return 0
+def _run_folder_lock(run_dir: Path, main: bool) -> Any:
+    """The run folder's lock (rank 0 takes it), or a null context on the other processes."""
+    import contextlib
+
+    from resvision.engine.runlock import RunFolderBusyError, RunLock
+
+    if not main:
+        return contextlib.nullcontext()
+    lock = RunLock(run_dir)
+    try:
+        return lock.acquire()
+    except RunFolderBusyError as err:
+        raise UsageError(f"--output {str(run_dir)!r}: {err}") from None
 
 
 def _silent(*args: Any, **kwargs: Any) -> None:

@@ -22,6 +22,7 @@ end of each epoch, so that all stop at the same step.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -53,6 +54,7 @@ from resvision.engine.resume import (
     resume_epoch,
     start_epoch,
 )
+from resvision.engine.runlock import RunLock
 
 if TYPE_CHECKING:
     from resvision.engine.model import Model
@@ -239,225 +241,228 @@ def run_fit(model: Model, **kw: Any) -> None:
     world, rank = distributed.world_size(), distributed.rank()
     if rank != 0:
         verbose = 0  # rank 0 alone prints
-    if sync_bn and world > 1:
-        runner = _synchronise_batchnorm(model)
+    # One run per folder: a second fit (or resvision train) on the same save_dir is refused
+    # before it reads or writes anything there (rank 0 owns the folder).
+    with RunLock(save_dir) if save_dir is not None and rank == 0 else contextlib.nullcontext():
+        if sync_bn and world > 1:
+            runner = _synchronise_batchnorm(model)
 
-    ckpt = _resume_checkpoint(kw["resume"], save_dir, verbose)
-    saved_fit = ckpt["config"].get("fit", {}) if ckpt is not None else {}
-    if ckpt is None and seed is not None:
-        seed_everything(seed)
-    loader_seed = saved_fit.get("loader_seed")
-    if loader_seed is None:
-        loader_seed = seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
-    # Every process must shuffle alike (each then takes its own shard of the same order).
-    loader_seed = distributed.broadcast_object(loader_seed)
-    loader = make_loader(
-        model,
-        kw["train_data"],
-        train_bs,
-        kw["shuffle"],
-        kw["drop_last"],
-        kw["num_workers"],
-        loader_seed,
-        shard=True,
-    )
-    eval_loader = None
-    if kw["eval_data"] is not None:
-        eval_loader = make_loader(
+        ckpt = _resume_checkpoint(kw["resume"], save_dir, verbose)
+        saved_fit = ckpt["config"].get("fit", {}) if ckpt is not None else {}
+        if ckpt is None and seed is not None:
+            seed_everything(seed)
+        loader_seed = saved_fit.get("loader_seed")
+        if loader_seed is None:
+            loader_seed = seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
+        # Every process must shuffle alike (each then takes its own shard of the same order).
+        loader_seed = distributed.broadcast_object(loader_seed)
+        loader = make_loader(
             model,
-            kw["eval_data"],
-            eval_bs,
-            False,
-            False,
+            kw["train_data"],
+            train_bs,
+            kw["shuffle"],
+            kw["drop_last"],
             kw["num_workers"],
             loader_seed,
             shard=True,
         )
-    network_classes = getattr(model.network, "num_classes", None)
-    for data_loader in (loader, eval_loader):  # in-memory labels: checked once, here
-        if isinstance(getattr(data_loader, "labels", None), torch.Tensor):
-            guards.check_dataset_labels(data_loader.labels, network_classes, runner.loss_fn)
-    steps = loops._length(loader)
-    if world > 1:
-        _check_sharding(loader, world)
-        data_parallel.check_same_length(steps)
-    if num_iters is not None and steps:
-        # Paddle: num_iters overrides epochs. An epoch has ceil(steps / k) optimizer steps.
-        epochs = math.ceil(num_iters / math.ceil(steps / accumulate))
-
-    check_finite = runner.scaler is None
-    session = FitSession(loader=loader)
-    session.config = {
-        "epochs": epochs,
-        "batch_size": train_bs,
-        "eval_batch_size": eval_bs,
-        "accumulate_grad_batches": accumulate,
-        "steps_per_epoch": steps,
-        "shuffle": bool(kw["shuffle"]),
-        "drop_last": bool(kw["drop_last"]),
-        "num_iters": num_iters,
-        "seed": seed,
-        "loader_seed": loader_seed,
-        "save_freq": save_freq,
-        "save_steps": save_steps,
-        "eval_freq": eval_freq,
-        "check_finite": check_finite,
-        "world_size": world,
-        "sync_bn": sync_bn,
-    }
-    model._session = session
-    progress = session.progress
-    own: dict[str, Any] = {}
-    if ckpt is not None:
-        _warn_config_changes(saved_fit, session.config)
-        own = data_parallel.own_rank_state(ckpt, rank, world)
-        _restore_model_state(model, runner, session, ckpt, own)
-    else:
-        runner.optimizer.zero_grad(set_to_none=True)
-
-    trainer = None
-    eval_runner = runner
-    if world > 1:
-        # Training steps go through DDP; evaluation uses the bare network, whose forward pass
-        # needs no collective, so that evaluation shards of unequal length are fine.
-        trainer = data_parallel.DistributedTraining(
-            model.network, model.device, compile_options=_compile_options(model)
-        )
-        eval_runner = copy.copy(runner)
-        runner.forward, runner.distributed = trainer, trainer
-
-    cbks = configure_callbacks(
-        model,
-        kw["callbacks"],
-        verbose=verbose,
-        log_freq=log_freq,
-        epochs=epochs,
-        steps=steps,
-        save_dir=save_dir,
-        save_freq=save_freq,
-        batch_size=train_bs,
-    )
-    session.callbacks = cbks
-    model.stop_training = False
-
-    def resume_point() -> dict[str, Any]:
-        # Inside an epoch each process has its own metric counts, gradients and random states:
-        # rank 0's checkpoint holds them all under "ranks" (gathered: a collective).
-        session.losses.read(progress.epoch if check_finite else None)
-        state = capture_training_state(runner, session)
-        if world > 1:
-            state["ranks"] = data_parallel.gather_rank_states(data_parallel.rank_state(state))
-        return state
-
-    def save_last() -> None:
-        if world == 1:
-            model.save(Path(save_dir) / LAST_CHECKPOINT)
-            return
-        previous, session.snapshot = session.snapshot, resume_point()
-        try:
-            model.save(Path(save_dir) / LAST_CHECKPOINT)
-        finally:
-            session.snapshot = previous
-
-    def after_step() -> None:
-        if save_steps and progress.global_step % save_steps == 0:
-            save_last()
-
-    def share_stop_request() -> bool:
-        stop, signum = data_parallel.agree_to_stop(model.stop_training, guard.requested)
-        model.stop_training = model.stop_training or stop
-        if signum is not None and guard.requested is None:
-            guard.requested = signum  # a peer got the signal: stop the same way
-        return stop or signum is not None
-
-    # Processes agree to stop at logging steps that end an accumulation group: the loop reads
-    # values back there anyway, and no process is left with unsynchronised gradients.
-    check_every = math.lcm(log_freq, accumulate)
-
-    def should_stop() -> bool:
-        if world == 1:
-            return model.stop_training or guard.requested is not None
-        return progress.batch % check_every == 0 and share_stop_request()
-
-    with InterruptGuard() as guard:
-        options = loops.TrainEpochOptions(
-            steps=steps,
-            accumulate=accumulate,
-            log_freq=log_freq,
-            num_iters=num_iters,
-            check_finite=check_finite,
-            should_stop=should_stop,
-            after_step=after_step if save_steps else None,
-        )
-        model.mode = "train"
-        cbks.on_train_begin({})
-        iterator = None
-        if ckpt is not None:
-            cbks.load_state_dict(ckpt.get("callbacks") or {})
-            # The epoch's counts and the loader's position come back at an epoch's end too
-            # (the next epoch resets them): a checkpoint written before another epoch starts
-            # (final.pt, when nothing was left to train) holds what the uninterrupted run's does.
-            restore_metrics(runner, session, own.get("metrics"))
-            saved = ckpt.get("loader")
-            if saved:
-                session.epoch_rng = {"rng": saved["rng"], "generators": saved["generators"]}
-            if progress.batch > 0:
-                iterator = resume_epoch(loader, progress.epoch, progress.batch, saved)
-            elif saved:
-                restore_loader_position(loader, saved)
-            restore_rng_state(own["rng"])
-        logs: dict[str, Any] = {}
-        while progress.epoch < epochs and not (num_iters and progress.global_step >= num_iters):
-            epoch = progress.epoch
-            if iterator is None:
-                progress.batch = 0
-                session.losses.reset()
-                runner.reset_metrics()
-                iterator = start_epoch(loader, epoch, session)
-            cbks.on_epoch_begin(epoch, {"start_step": progress.batch})
-            if trainer is not None:
-                trainer.refresh()  # (re)built when the trainable parameters changed
-            completed = loops.train_one_epoch(
-                runner, iterator, cbks, progress, session.losses, options
+        eval_loader = None
+        if kw["eval_data"] is not None:
+            eval_loader = make_loader(
+                model,
+                kw["eval_data"],
+                eval_bs,
+                False,
+                False,
+                kw["num_workers"],
+                loader_seed,
+                shard=True,
             )
+        network_classes = getattr(model.network, "num_classes", None)
+        for data_loader in (loader, eval_loader):  # in-memory labels: checked once, here
+            if isinstance(getattr(data_loader, "labels", None), torch.Tensor):
+                guards.check_dataset_labels(data_loader.labels, network_classes, runner.loss_fn)
+        steps = loops._length(loader)
+        if world > 1:
+            _check_sharding(loader, world)
+            data_parallel.check_same_length(steps)
+        if num_iters is not None and steps:
+            # Paddle: num_iters overrides epochs. An epoch has ceil(steps / k) optimizer steps.
+            epochs = math.ceil(num_iters / math.ceil(steps / accumulate))
+
+        check_finite = runner.scaler is None
+        session = FitSession(loader=loader)
+        session.config = {
+            "epochs": epochs,
+            "batch_size": train_bs,
+            "eval_batch_size": eval_bs,
+            "accumulate_grad_batches": accumulate,
+            "steps_per_epoch": steps,
+            "shuffle": bool(kw["shuffle"]),
+            "drop_last": bool(kw["drop_last"]),
+            "num_iters": num_iters,
+            "seed": seed,
+            "loader_seed": loader_seed,
+            "save_freq": save_freq,
+            "save_steps": save_steps,
+            "eval_freq": eval_freq,
+            "check_finite": check_finite,
+            "world_size": world,
+            "sync_bn": sync_bn,
+        }
+        model._session = session
+        progress = session.progress
+        own: dict[str, Any] = {}
+        if ckpt is not None:
+            _warn_config_changes(saved_fit, session.config)
+            own = data_parallel.own_rank_state(ckpt, rank, world)
+            _restore_model_state(model, runner, session, ckpt, own)
+        else:
+            runner.optimizer.zero_grad(set_to_none=True)
+
+        trainer = None
+        eval_runner = runner
+        if world > 1:
+            # Training steps go through DDP; evaluation uses the bare network, whose forward pass
+            # needs no collective, so that evaluation shards of unequal length are fine.
+            trainer = data_parallel.DistributedTraining(
+                model.network, model.device, compile_options=_compile_options(model)
+            )
+            eval_runner = copy.copy(runner)
+            runner.forward, runner.distributed = trainer, trainer
+
+        cbks = configure_callbacks(
+            model,
+            kw["callbacks"],
+            verbose=verbose,
+            log_freq=log_freq,
+            epochs=epochs,
+            steps=steps,
+            save_dir=save_dir,
+            save_freq=save_freq,
+            batch_size=train_bs,
+        )
+        session.callbacks = cbks
+        model.stop_training = False
+
+        def resume_point() -> dict[str, Any]:
+            # Inside an epoch each process has its own metric counts, gradients and random states:
+            # rank 0's checkpoint holds them all under "ranks" (gathered: a collective).
+            session.losses.read(progress.epoch if check_finite else None)
+            state = capture_training_state(runner, session)
+            if world > 1:
+                state["ranks"] = data_parallel.gather_rank_states(data_parallel.rank_state(state))
+            return state
+
+        def save_last() -> None:
+            if world == 1:
+                model.save(Path(save_dir) / LAST_CHECKPOINT)
+                return
+            previous, session.snapshot = session.snapshot, resume_point()
+            try:
+                model.save(Path(save_dir) / LAST_CHECKPOINT)
+            finally:
+                session.snapshot = previous
+
+        def after_step() -> None:
+            if save_steps and progress.global_step % save_steps == 0:
+                save_last()
+
+        def share_stop_request() -> bool:
+            stop, signum = data_parallel.agree_to_stop(model.stop_training, guard.requested)
+            model.stop_training = model.stop_training or stop
+            if signum is not None and guard.requested is None:
+                guard.requested = signum  # a peer got the signal: stop the same way
+            return stop or signum is not None
+
+        # Processes agree to stop at logging steps that end an accumulation group: the loop reads
+        # values back there anyway, and no process is left with unsynchronised gradients.
+        check_every = math.lcm(log_freq, accumulate)
+
+        def should_stop() -> bool:
+            if world == 1:
+                return model.stop_training or guard.requested is not None
+            return progress.batch % check_every == 0 and share_stop_request()
+
+        with InterruptGuard() as guard:
+            options = loops.TrainEpochOptions(
+                steps=steps,
+                accumulate=accumulate,
+                log_freq=log_freq,
+                num_iters=num_iters,
+                check_finite=check_finite,
+                should_stop=should_stop,
+                after_step=after_step if save_steps else None,
+            )
+            model.mode = "train"
+            cbks.on_train_begin({})
             iterator = None
-            session.losses.read(epoch if check_finite else None)
-            if trainer is not None:
-                trainer.sync_buffers()  # evaluate with, and save, the same BN statistics
-                share_stop_request()
-            if guard.requested is not None:
-                if save_dir is not None:
-                    save_last()
-                else:
-                    warnings.warn(
-                        "training interrupted; no save_dir, so no checkpoint", stacklevel=3
-                    )
-                guard.stop()
-            if world > 1:
-                logs = data_parallel.reduced_train_logs(
-                    session.losses, runner.metrics, loops.metric_values
+            if ckpt is not None:
+                cbks.load_state_dict(ckpt.get("callbacks") or {})
+                # The epoch's counts and the loader's position come back at an epoch's end too
+                # (the next epoch resets them): a checkpoint written before another epoch starts
+                # (final.pt, when nothing was left to train) holds what the uninterrupted run's does.
+                restore_metrics(runner, session, own.get("metrics"))
+                saved = ckpt.get("loader")
+                if saved:
+                    session.epoch_rng = {"rng": saved["rng"], "generators": saved["generators"]}
+                if progress.batch > 0:
+                    iterator = resume_epoch(loader, progress.epoch, progress.batch, saved)
+                elif saved:
+                    restore_loader_position(loader, saved)
+                restore_rng_state(own["rng"])
+            logs: dict[str, Any] = {}
+            while progress.epoch < epochs and not (num_iters and progress.global_step >= num_iters):
+                epoch = progress.epoch
+                if iterator is None:
+                    progress.batch = 0
+                    session.losses.reset()
+                    runner.reset_metrics()
+                    iterator = start_epoch(loader, epoch, session)
+                cbks.on_epoch_begin(epoch, {"start_step": progress.batch})
+                if trainer is not None:
+                    trainer.refresh()  # (re)built when the trainable parameters changed
+                completed = loops.train_one_epoch(
+                    runner, iterator, cbks, progress, session.losses, options
                 )
-            else:
-                logs = {"loss": session.losses.mean(), **loops.metric_values(runner.metrics)}
-            logs["lr"] = loops._learning_rate(runner.optimizer)
-            if completed:
-                progress.epoch, progress.batch = epoch + 1, 0
-            else:
-                session.snapshot = resume_point()
-            if eval_loader is not None and epoch % eval_freq == 0:
-                model.mode = "eval"
-                eval_logs = loops.evaluate(eval_runner, eval_loader, cbks, log_freq=log_freq)
-                logs.update({f"eval_{k}": v for k, v in eval_logs.items()})
-                model.mode = "train"
-            cbks.on_epoch_end(epoch, logs)
-            if world > 1:
-                share_stop_request()  # a callback may have stopped one process only
-            if not completed or model.stop_training:
-                break
-        cbks.on_train_end(logs)
-        distributed.barrier()  # the last checkpoint is on disk before any process goes on
-        if guard.requested is not None:  # arrived after the last step (evaluation, saving)
-            guard.stop()
+                iterator = None
+                session.losses.read(epoch if check_finite else None)
+                if trainer is not None:
+                    trainer.sync_buffers()  # evaluate with, and save, the same BN statistics
+                    share_stop_request()
+                if guard.requested is not None:
+                    if save_dir is not None:
+                        save_last()
+                    else:
+                        warnings.warn(
+                            "training interrupted; no save_dir, so no checkpoint", stacklevel=3
+                        )
+                    guard.stop()
+                if world > 1:
+                    logs = data_parallel.reduced_train_logs(
+                        session.losses, runner.metrics, loops.metric_values
+                    )
+                else:
+                    logs = {"loss": session.losses.mean(), **loops.metric_values(runner.metrics)}
+                logs["lr"] = loops._learning_rate(runner.optimizer)
+                if completed:
+                    progress.epoch, progress.batch = epoch + 1, 0
+                else:
+                    session.snapshot = resume_point()
+                if eval_loader is not None and epoch % eval_freq == 0:
+                    model.mode = "eval"
+                    eval_logs = loops.evaluate(eval_runner, eval_loader, cbks, log_freq=log_freq)
+                    logs.update({f"eval_{k}": v for k, v in eval_logs.items()})
+                    model.mode = "train"
+                cbks.on_epoch_end(epoch, logs)
+                if world > 1:
+                    share_stop_request()  # a callback may have stopped one process only
+                if not completed or model.stop_training:
+                    break
+            cbks.on_train_end(logs)
+            distributed.barrier()  # the last checkpoint is on disk before any process goes on
+            if guard.requested is not None:  # arrived after the last step (evaluation, saving)
+                guard.stop()
 
 
 def _synchronise_batchnorm(model: Model) -> loops.StepRunner:

@@ -16,8 +16,6 @@ from resvision.cli.data_setup import data_kind, folder_root, folder_splits, open
 from resvision.cli.errors import UsageError, unknown_name_error
 from resvision.cli.table import format_table, human
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
-
 
 def zoo_rows(pattern: str | None = None, family: str | None = None) -> list[dict[str, Any]]:
     """One row per model: name, family, natural input size, classes, parameters, MACs.
@@ -124,16 +122,22 @@ def run_summary(args: argparse.Namespace) -> int:
 
 
 def _scan_folder(split_dir: Path, decode: bool) -> dict[str, Any]:
+    """Images per class, image sizes, unreadable files and what is left out, of one split.
+
+    The files are listed as ``ImageFolder`` lists them (the same walk, extensions and classes),
+    so the counts here are the samples a run gets.
+    """
     from PIL import Image
 
+    from resvision.data.walk import scan_class_folders
+
+    scan = scan_class_folders(split_dir)
     counts: dict[str, int] = {}
     sizes: Counter[str] = Counter()
     bad: list[str] = []
-    for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+    for cls in scan.classes:
         n = 0
-        for f in sorted(class_dir.rglob("*")):
-            if not f.is_file() or f.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
+        for f in scan.files.get(cls, []):
             try:
                 with Image.open(f) as img:
                     if decode:
@@ -143,12 +147,20 @@ def _scan_folder(split_dir: Path, decode: bool) -> dict[str, Any]:
                 n += 1
             except (OSError, ValueError, Image.DecompressionBombError) as err:
                 bad.append(f"{f}: {err}")
-        counts[class_dir.name] = n
-    return {"counts": counts, "sizes": dict(sizes.most_common()), "unreadable": bad}
+        counts[cls] = n
+    left_out = [{"path": p, "reason": why} for p, why in scan.left_out]
+    return {
+        "counts": counts,
+        "sizes": dict(sizes.most_common()),
+        "unreadable": bad,
+        "left_out": left_out,
+    }
 
 
 def describe_data(data: str, root: str | None = None, decode: bool = False) -> dict[str, Any]:
-    """Classes, images per class and split, image sizes and unreadable files of a data set."""
+    """Classes, images per class and split, image sizes, unreadable files and (folders) what is
+    left out of a data set: ``{'data', 'classes', 'splits': {split: {'counts', 'sizes',
+    'unreadable', 'left_out': [{'path', 'reason'}]}}}``."""
     kind = data_kind(data)
     if kind == "folder":
         base = folder_root(data)
@@ -172,6 +184,7 @@ def describe_data(data: str, root: str | None = None, decode: bool = False) -> d
             "counts": {c: counter.get(i, 0) for i, c in enumerate(bundle.classes)},
             "sizes": {"x".join(map(str, shape)): len(ds)} if shape else {},
             "unreadable": [],
+            "left_out": [],
         }
     return {"data": bundle.description, "classes": bundle.classes, "splits": splits}
 
@@ -237,6 +250,14 @@ def run_data(args: argparse.Namespace) -> int:
         header = ["class", *splits]
         rows = [[c, *(s["counts"].get(c, 0) for s in splits.values())] for c in info["classes"]]
         print(format_table(header, rows, left=1))
+    left_out = [e for s in splits.values() for e in s.get("left_out", [])]
+    if left_out:
+        # Not errors (a README, a .gif, a link loop): listed so that nothing goes silently.
+        print(f"\nleft out: {len(left_out)} files or folders, not read by the data set")
+        for e in left_out[:10]:
+            print(f"  {e['path']}: {e['reason']}")
+        if len(left_out) > 10:
+            print(f"  ... and {len(left_out) - 10} more (--json lists all)")
     print(f"\nunreadable files: {len(bad) or 'none'}")
     for line in bad[:20]:
         print(f"  {line}")

@@ -11,8 +11,11 @@ one-channel models); a file that cannot be read, or whose header declares more p
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import glob
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,31 +26,101 @@ from resvision.cli.config import DataSection
 from resvision.cli.data_setup import Preprocess, build_transforms
 from resvision.cli.errors import UsageError
 from resvision.cli.table import format_table
+from resvision.data.walk import WalkResult, regular_file_problem, walk_files
 
+_MAGIC = re.compile(r"[*?[]")  # what makes a path part a glob pattern (as in glob.has_magic)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def _match(parts: tuple[str, ...], patterns: tuple[str, ...]) -> bool:
+    """Whether a relative path's parts match glob parts (``**``: any number of folders)."""
+    if not patterns:
+        return not parts
+    if patterns[0] == "**":
+        return any(_match(parts[i:], patterns[1:]) for i in range(len(parts) + 1))
+    return (
+        bool(parts)
+        and fnmatch.fnmatchcase(parts[0], patterns[0])
+        and _match(parts[1:], patterns[1:])
+    )
+
+
+def _glob(pattern: str) -> WalkResult:
+    """The regular files a glob matches, and what it matched that is not one."""
+    parts = Path(pattern).parts
+    if "**" not in parts:
+        # One folder level per part of the pattern: links cannot make this walk run away.
+        found = WalkResult()
+        for match in sorted(Path(p) for p in glob.glob(pattern)):
+            if match.is_dir():
+                continue  # a folder the pattern names is not an image (and is not walked)
+            problem = regular_file_problem(match)
+            if problem is None:
+                found.files.append(match)
+            else:
+                found.left_out.append((match, problem))
+                found.problems.append((match, problem))
+        return found
+    # glob's own ``**`` follows link loops until paths grow too long (and two loops never end):
+    # walk from the literal start of the pattern instead, each real folder once.
+    start = next(i for i, part in enumerate(parts) if _MAGIC.search(part))
+    base, rest = Path(*parts[:start]), parts[start:]
+    try:
+        found = walk_files(
+            base, is_valid_file=lambda f: _match(Path(f).relative_to(base).parts, rest)
+        )
+    except OSError:  # the start of the pattern is not a folder: nothing matches
+        return WalkResult()
+    found.files.sort()
+    # The walk reports every special file it meets; only those the pattern names concern the user
+    # (and the folders it could not enter, which may hold matches).
+    found.problems = [
+        (p, why)
+        for p, why in found.problems
+        if p.is_dir() or _match(p.relative_to(base).parts, rest)
+    ]
+    return found
+
+
+def _report(left_out: list[tuple[Path, str]], limit: int = 20) -> None:
+    for path, why in left_out[:limit]:
+        print(f"resvision: left out {path}: {why}", file=sys.stderr)
+    if len(left_out) > limit:
+        print(f"resvision: ... and {len(left_out) - limit} more left out", file=sys.stderr)
 
 
 def expand_images(patterns: list[str]) -> list[Path]:
     """Files, folders (searched recursively for images) and globs, to image files in order.
 
-    Duplicates are kept once, in first-seen order.
+    Duplicates are kept once, in first-seen order. Folders and ``**`` globs are walked by
+    :func:`resvision.data.walk.walk_files` (each real folder once, hidden entries skipped); only
+    regular files are kept: a FIFO or a device is never opened (it would wait or read forever).
+    Those found in folders and globs are left out with a line on stderr.
 
     Raises:
-        UsageError: a pattern that matches nothing.
+        UsageError: a pattern that matches nothing, or a path given by name that is not a
+            regular file (a FIFO, a device, a broken link).
     """
     files: list[Path] = []
     for pattern in patterns:
         path = Path(pattern).expanduser()
-        if path.is_file():
-            found = [path]
-        elif path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if path.is_dir():
+            walk = walk_files(path, extensions=IMAGE_SUFFIXES)
+            found = sorted(walk.files)
+            _report(walk.problems)
             if not found:
                 raise UsageError(
                     f"folder {pattern!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})"
                 )
+        elif os.path.lexists(path):
+            problem = regular_file_problem(path)
+            if problem is not None:
+                raise UsageError(f"image {pattern!r} is {problem}; give image files")
+            found = [path]
         else:
-            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            walk = _glob(os.path.expanduser(pattern))
+            found = walk.files
+            _report(walk.problems)
             if not found:
                 raise UsageError(f"no image file matches {pattern!r}")
         files.extend(found)

@@ -5,8 +5,13 @@
     root/dog/003.jpg
 
 ``classes`` are the sub-folder names in sorted order (hidden ones, starting with ``.``, are
-ignored), ``class_to_idx`` maps them to labels, ``samples`` lists ``(path, label)`` in sorted
-order. Files are kept by extension (or by ``is_valid_file``).
+ignored), or the list given as ``classes=`` (a train/ and val/ split sharing one list: labels
+are indices in it), ``class_to_idx`` maps them to labels, ``samples`` lists ``(path, label)`` in
+sorted order. The class folders are walked by :func:`resvision.data.walk.walk_files`: symbolic
+links are followed, each real folder once (a link loop does not repeat the data), only regular
+files are kept (a FIFO or a device is never opened), by extension (or by ``is_valid_file``).
+What is not kept is listed in ``left_out`` with its reason; special files, broken links and
+unreadable or repeated folders also give one warning.
 
 Bad data (the default loader): at construction the files are checked (``check='header'``: empty,
 non-image, unreadable header or too many pixels; ``'full'`` also decodes every file, catching
@@ -43,8 +48,8 @@ from resvision.data.images import (
     open_image,
     oriented_size,
 )
+from resvision.data.walk import IMG_EXTENSIONS, scan_class_folders
 
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 CHECKS = ("none", "header", "full")
 
 
@@ -106,10 +111,21 @@ class DatasetFolder(Dataset):
         check: ``'header'``, ``'full'`` or ``'none'`` (see the module documentation).
         max_pixels: refuse images with more pixels (default ``RESVISION_MAX_IMAGE_PIXELS`` or
             2**26).
+        classes: keyword only; the class names, label = index in the list (e.g. the training
+            split's ``classes`` for its val/ split). Every sub-folder must be one of them;
+            classes without a sub-folder are allowed (see ``missing_classes``). None: the
+            sorted sub-folder names.
+
+    Attributes:
+        left_out: ``(path, reason)`` of the files and folders not read (other extensions,
+            special files, broken links, unreadable or repeated folders, files in ``root``).
+        missing_classes: the classes with no sample (no sub-folder, or, with
+            ``on_error='skip'``, an empty one).
 
     Raises:
         FileNotFoundError: ``root`` does not exist or has no class folder.
-        ValueError: a bad argument; with ``on_error='raise'``, a bad file or an empty class.
+        ValueError: a bad argument; a sub-folder that is not in ``classes``; with
+            ``on_error='raise'``, a bad file or an empty class folder.
 
     Examples:
         >>> import tempfile, pathlib
@@ -122,6 +138,9 @@ class DatasetFolder(Dataset):
         >>> ds = ImageFolder(root, backend="cv2")
         >>> ds.classes, ds.class_to_idx["dog"], len(ds), ds[1][0].shape, int(ds[1][1])
         (['cat', 'dog'], 1, 2, (8, 8, 3), 1)
+        >>> val = ImageFolder(root, classes=["bird", "cat", "dog"])
+        >>> val.targets, val.missing_classes
+        ([1, 2], ['bird'])
     """
 
     def __init__(
@@ -135,6 +154,8 @@ class DatasetFolder(Dataset):
         on_error: str = "raise",
         check: str = "header",
         max_pixels: int | None = None,
+        *,
+        classes: Sequence[str] | None = None,
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -153,21 +174,26 @@ class DatasetFolder(Dataset):
         self.max_pixels = max_image_pixels() if max_pixels is None else int(max_pixels)
         exts = tuple(e.lower() for e in (extensions or IMG_EXTENSIONS))
         self.extensions = None if is_valid_file is not None else exts
-        valid = is_valid_file or (lambda p: p.lower().endswith(exts))
-
-        self.classes = self._find_classes()
+        scan = scan_class_folders(
+            self.root,
+            classes,
+            extensions=None if is_valid_file else exts,
+            is_valid_file=is_valid_file,
+        )
+        if not scan.files:
+            raise FileNotFoundError(
+                f"{self.root} has no class sub-folder; expected root/<class>/<image files>"
+            )
+        self.classes = scan.classes
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
-        per_class: dict[str, list[str]] = {}
-        for cls in self.classes:
-            files = []
-            for dirpath, dirnames, filenames in os.walk(self.root / cls, followlinks=True):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                files += [
-                    os.path.join(dirpath, f)
-                    for f in sorted(filenames)
-                    if not f.startswith(".") and valid(os.path.join(dirpath, f))
-                ]
-            per_class[cls] = files
+        self.left_out = scan.left_out
+        if scan.problems:
+            warnings.warn(
+                f"left out {len(scan.problems)} special file(s), broken link(s) or unreadable or "
+                f"repeated folder(s) in {self.root}:\n{_describe(scan.problems)}",
+                stacklevel=2,
+            )
+        per_class = scan.files
 
         self.skipped: list[tuple[str, str]] = []
         self._sizes: dict[str, tuple[int, int]] = {}
@@ -177,10 +203,14 @@ class DatasetFolder(Dataset):
         empty = []
         self.samples: list[tuple[str, int]] = []
         for cls in self.classes:
+            if cls not in per_class:
+                continue  # a class of the given list without a folder: allowed
             kept = [f for f in per_class[cls] if f not in bad]
             if not kept:
                 empty.append(cls)
             self.samples += [(f, self.class_to_idx[cls]) for f in kept]
+        have = {t for _, t in self.samples}
+        self.missing_classes = [c for i, c in enumerate(self.classes) if i not in have]
         self.skipped += [(str(self.root / c), "the class folder has no valid file") for c in empty]
         if self.skipped:
             message = f"{len(self.skipped)} bad file(s) or empty class folder(s) in {self.root}:\n"
@@ -194,20 +224,11 @@ class DatasetFolder(Dataset):
         self.imgs = self.samples  # torchvision's alias
         self._images: np.ndarray | None = None
 
-    def _find_classes(self) -> list[str]:
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"dataset folder {str(self.root)!r} does not exist")
-        classes = sorted(
-            e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith(".")
-        )
-        if not classes:
-            raise FileNotFoundError(
-                f"{self.root} has no class sub-folder; expected root/<class>/<image files>"
-            )
-        return classes
-
     def _check_files(self, files: list[str], check: str) -> None:
-        key = fingerprint(files, extra=f"check:{check}:{self.max_pixels}:exif")
+        # fingerprint() hashes each file by its resolved path, size and time; the names as listed
+        # are hashed too, since the scan is stored under them (two links to one file differ).
+        names = b"\0".join(os.fsencode(f) for f in files)
+        key = fingerprint([*files, names], extra=f"check:{check}:{self.max_pixels}:exif")
         memo = None
         try:
             memo = cache_dir("scans") / f"{key}.json"

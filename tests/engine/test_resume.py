@@ -21,6 +21,7 @@ import resvision.engine.model as model_module
 from resvision.callbacks import EMA, Callback, LRScheduler
 from resvision.engine.amp import AmpSettings
 from resvision.engine.checkpoint import find_latest_checkpoint, load_checkpoint
+from resvision.engine.identity import ResumeMismatchError
 from resvision.engine.model import Model
 from resvision.metrics import Accuracy
 from resvision.optim import Momentum
@@ -259,10 +260,12 @@ def test_resume_errors_are_clear(tmp_path):
     assert (tmp_path / "empty" / "final.pt").exists()
 
 
-def test_resume_with_other_settings_warns(tmp_path):
+def test_resume_with_other_batches_is_refused_before_anything_changes(tmp_path):
     _fit(_model(), save_dir=tmp_path, epochs=1)
-    with pytest.warns(UserWarning, match="batch_size=4 \\(was 8\\)"):
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.pt")}
+    with pytest.raises(ResumeMismatchError, match=r"fit\.batch_size: 8 in the checkpoint, 4 now"):
         _model().fit(TRAIN, batch_size=4, epochs=2, verbose=0, save_dir=tmp_path, resume="auto")
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.pt")} == before
 
 
 @pytest.mark.resume

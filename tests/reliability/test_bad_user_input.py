@@ -289,13 +289,13 @@ def test_save_steps_reaches_the_config(tmp_path):
 def test_invalid_run_settings_are_refused_before_training(tmp_path: Path):
     """Values that used to crash deep inside training (division by zero, engine ValueErrors)."""
     for argv, phrase in [
-        (["--batch-size", "0"], "train.batch_size must be at least 1"),
+        (["--batch-size", "0"], "train.batch_size must be in [1, 1048576], got 0"),
         (["--set", "train.accumulate_grad_batches=0"], "train.accumulate_grad_batches"),
         (["--set", "train.log_freq=0"], "train.log_freq"),
         (["--ema", "2"], "train.ema_decay must be in [0, 1)"),
         (["--label-smoothing", "5"], "train.label_smoothing"),
         (["--momentum", "nan"], "optim.momentum must be a number, got nan"),
-        (["--epochs=-1"], "train.epochs must be at least 1"),
+        (["--epochs=-1"], "train.epochs must be in [1, 100000]"),
     ]:
         code, out, err = run_cli(["train", "--output", str(tmp_path / "run"), *argv])
         assert_usage_error(code, out, err)

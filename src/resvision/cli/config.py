@@ -27,6 +27,12 @@ from resvision.cli.errors import UsageError, unknown_name_error
 DATA_NAMES = ("sample", "cifar10", "cifar100", "mnist", "fashion-mnist")
 
 
+# Caps on sizes (documented in the README): far above any real use, low enough that a typo
+# (an extra zero or three) is an error message, not the kernel killing the process at 23 GB.
+# Below the caps, resvision train also checks a lower bound of the memory a batch needs.
+MAX_IMAGE_SIDE = 4096
+
+
 def _choices(*values: str) -> dict[str, tuple[str, ...]]:
     return {"choices": values}
 
@@ -78,7 +84,7 @@ class ModelSection:
     #: ... until this epoch (0-based), from which the whole network trains; None: never.
     unfreeze_epoch: int | None = field(default=None, metadata=_range(0))
     #: None: the number of classes of the data set.
-    num_classes: int | None = field(default=None, metadata=_range(1))
+    num_classes: int | None = field(default=None, metadata=_range(1, 1_000_000))
 
 
 @dataclass
@@ -99,7 +105,7 @@ class DataSection:
     )
     #: 'flip-crop': pixels of padding on each side before the random crop; None: 1/8 of the
     #: image side (4 for CIFAR).
-    crop_padding: int | None = field(default=None, metadata=_range(0))
+    crop_padding: int | None = field(default=None, metadata=_range(0, MAX_IMAGE_SIDE))
     #: 'flip-crop': how the padding is filled: 'constant' (zeros), 'reflect' (airbench's random
     #: translations), 'edge' or 'symmetric'.
     padding_mode: str = field(
@@ -110,13 +116,13 @@ class DataSection:
     #: flip; resvision.data.epoch_context).
     flip: str = field(default="random", metadata=_choices("random", "alternate"))
     #: Training and evaluation crop size; None: the natural size of the data (32 for CIFAR).
-    image_size: int | None = field(default=None, metadata=_range(1))
+    image_size: int | None = field(default=None, metadata=_range(1, MAX_IMAGE_SIDE))
     #: Evaluation resize of the shorter side before the center crop; None: image_size * 8 / 7.
-    eval_resize: int | None = field(default=None, metadata=_range(1))
+    eval_resize: int | None = field(default=None, metadata=_range(1, MAX_IMAGE_SIDE))
     #: Scale to [0, 1] and subtract the data set's channel mean, divide by its std. False feeds
     #: raw 0..255 pixels, as the tutorial's ``Transpose()``-only pipeline does.
     normalize: bool = True
-    num_workers: int = field(default=0, metadata=_range(0))
+    num_workers: int = field(default=0, metadata=_range(0, 256))
 
 
 @dataclass
@@ -174,8 +180,8 @@ class ScheduleSection:
 class TrainSection:
     """The training loop."""
 
-    epochs: int = field(default=15, metadata=_range(1))
-    batch_size: int = field(default=64, metadata=_range(1))
+    epochs: int = field(default=15, metadata=_range(1, 100_000))
+    batch_size: int = field(default=64, metadata=_range(1, 1 << 20))
     label_smoothing: float = field(default=0.0, metadata=_range(0, 1, high_open=True))
     #: 'auto' (the engine's choice: bf16 where the processor or GPU computes it natively, never
     #: in deterministic mode; fp16 with a loss scaler on CUDA without bf16 and on MPS); 'off';
@@ -189,7 +195,7 @@ class TrainSection:
     compile: bool | None = None
     #: Exponential moving average of the weights, evaluated in place of the raw weights.
     ema_decay: float | None = field(default=None, metadata=_range(0, 1, high_open=True))
-    accumulate_grad_batches: int = field(default=1, metadata=_range(1))
+    accumulate_grad_batches: int = field(default=1, metadata=_range(1, 1 << 16))
     #: With several processes (--nproc, torchrun): BatchNorm statistics over all processes'
     #: batches (for small per-process batches). batch_size is per process.
     sync_bn: bool = False
@@ -199,7 +205,7 @@ class TrainSection:
     #: 'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:1', 'mps'.
     device: str = "auto"
     #: Stop after this many optimizer steps in all (for smoke tests); None: run every epoch.
-    max_steps: int | None = field(default=None, metadata=_range(1))
+    max_steps: int | None = field(default=None, metadata=_range(1, 1 << 40))
     eval_freq: int = field(default=1, metadata=_range(1))
     save_freq: int = field(default=1, metadata=_range(1))
     #: Also write checkpoints/last.pt every this many optimizer steps, so that a crash (power
@@ -218,7 +224,7 @@ class OutputSection:
     resume: str | None = None
     report: bool = True
     #: Misclassified test images shown in the report.
-    misclassified: int = field(default=40, metadata=_range(0))
+    misclassified: int = field(default=40, metadata=_range(0, 10_000))
 
 
 @dataclass
@@ -374,6 +380,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    except RecursionError:
+        raise UsageError(f"--set {key}: the value is nested too deeply") from None
+    check_depth(value, f"--set {key}")
     return key.split("."), value
 
 
@@ -408,6 +417,28 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: A config nests sections, keys and lists a few levels deep; deeper is a mistake or an attack
+#: (thousands of levels exhaust Python's recursion).
+MAX_CONFIG_DEPTH = 16
+
+
+def check_depth(value: Any, where: str, limit: int = MAX_CONFIG_DEPTH) -> None:
+    """Refuse a value nested deeper than ``limit`` (mappings and lists), without recursion.
+
+    Raises:
+        UsageError: naming ``where`` and the limit.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        if depth > limit:
+            raise UsageError(f"{where} is nested more than {limit} levels deep")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a config file; an empty file is an empty mapping.
 
@@ -431,6 +462,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise UsageError(
             f"config file {str(path)!r} is not valid YAML: {_yaml_problem(err)}"
         ) from None
+    except RecursionError:
+        raise UsageError(f"config file {str(path)!r} is nested too deeply") from None
+    check_depth(data, f"config file {str(path)!r}")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -8,6 +8,7 @@ data sets take the fast loader path with batched augmentation on the device.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -236,9 +237,20 @@ def _open_builtin(kind: str, cfg: DataSection, mode: str, transform: Any, backen
 
 
 def _open_folder(
-    root: Path, train: bool, evaluation: bool, eval_split: str | None, backend: str
+    root: Path,
+    train: bool,
+    evaluation: bool,
+    eval_split: str | None,
+    backend: str,
+    classes: list[str] | None = None,
 ) -> tuple[Any, Any, str]:
-    """The train and evaluation ``ImageFolder`` of a folder data set (without transforms)."""
+    """The train and evaluation ``ImageFolder`` of a folder data set (without transforms).
+
+    The labels come from one class list: ``classes`` when given (a trained network's), else
+    the training split's folders. The evaluation split's class folders are matched to it by
+    name: one that is not in the list is refused, naming it; a class of the list without a
+    folder is fine (it has no samples, and the evaluation counts it so).
+    """
     import resvision.datasets as D
 
     train_dir, eval_dir, split = folder_splits(root)
@@ -249,9 +261,18 @@ def _open_folder(
     elif eval_split is not None:
         raise UsageError(f"--split must be train, val or test, got {eval_split!r}")
     try:
-        train_ds = D.ImageFolder(str(train_dir), backend=backend) if train else None
-        eval_ds = D.ImageFolder(str(eval_dir), backend=backend) if evaluation else None
-    except (OSError, ValueError) as err:  # bad files, empty class folders
+        train_ds = None
+        if train:
+            train_ds = D.ImageFolder(str(train_dir), backend=backend, classes=classes)
+            classes = list(train_ds.classes)
+        elif classes is None and evaluation:  # labels of the training split's folders
+            classes = sorted(
+                e.name for e in os.scandir(train_dir) if e.is_dir() and not e.name.startswith(".")
+            )
+        eval_ds = None
+        if evaluation:
+            eval_ds = D.ImageFolder(str(eval_dir), backend=backend, classes=classes)
+    except (OSError, ValueError) as err:  # bad files, empty class folders, unknown classes
         raise UsageError(f"cannot use the data folder {str(root)!r}: {err}") from None
     return train_ds, eval_ds, split
 
@@ -268,6 +289,7 @@ def open_data(
     eval_split: str | None = None,
     preprocess: Preprocess | None = None,
     model_size: int | None = None,
+    classes: list[str] | None = None,
 ) -> DataBundle:
     """Open the data sets a command needs, with their transforms.
 
@@ -281,6 +303,8 @@ def open_data(
             ``cfg`` and the data set (``train``).
         model_size: the network's natural input side, the crop size of a folder of photos of
             different sizes when ``data.image_size`` is not set (default 224).
+        classes: the class names of a trained network (``eval``): a folder's labels follow
+            them by name; None takes the training split's.
 
     Returns:
         The :class:`DataBundle`.
@@ -295,7 +319,7 @@ def open_data(
     if kind == "folder":
         # Opened without transforms first: the folder's image size decides them.
         train_ds, eval_ds, split = _open_folder(
-            folder_root(cfg.name), train, evaluation, eval_split, backend
+            folder_root(cfg.name), train, evaluation, eval_split, backend, classes
         )
         ref = train_ds if train_ds is not None else eval_ds
         classes = list(ref.classes)

@@ -91,6 +91,10 @@ def evaluate_logits(
         "per_class_accuracy": [None if a != a else a for a in confusion.per_class_accuracy()],
         "per_class_count": matrix.sum(dim=1).tolist(),
     }
+    # A split may lack some classes (a small val/): they are counted, with no accuracy.
+    results["classes_without_samples"] = [
+        c for c, n in zip(classes, results["per_class_count"]) if n == 0
+    ]
     return results, torch.softmax(scores, dim=1).numpy()
 
 
@@ -236,8 +240,10 @@ def run_eval(args: argparse.Namespace) -> int:
         cfg.data.root = args.data_root
     cfg.data.num_workers = args.num_workers
     pre = Preprocess.from_dict(info["preprocess"])
-    data = open_data(cfg.data, train=False, eval_split=args.split, preprocess=pre)
+    # The split the run evaluated on, unless another is asked for (or the data set changed).
+    split = args.split or (info.get("eval_split") if not args.data else None)
     trained = list(info["classes"])
+    data = open_data(cfg.data, train=False, eval_split=split, preprocess=pre, classes=trained)
     if len(data.classes) != len(trained):
         raise UsageError(
             f"the checkpoint was trained on {len(trained)} classes, {data.description} has "

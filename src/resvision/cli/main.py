@@ -30,6 +30,11 @@ COMMANDS = {
 
 #: errno values of disk trouble, reported without a traceback (exit code 1).
 _DISK_TROUBLE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
+# A path that is not what the command expects (a file where a folder goes, no permission).
+_PATH_TROUBLE = {
+    errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.ENOENT,
+    errno.ELOOP, errno.ENAMETOOLONG,
+}  # fmt: skip
 
 
 def _is_data_error(err: ValueError) -> bool:
@@ -113,13 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resvision: error: {message}{hint}", file=sys.stderr)
         return 1
     except OSError as err:
-        if err.errno not in _DISK_TROUBLE:
+        if err.errno not in _DISK_TROUBLE and not (err.errno in _PATH_TROUBLE and err.filename):
             raise
-        # A full disk or a failing one while writing the run folder: the message says which
-        # file; a traceback would add nothing the user can act on.
+        # A full disk or a failing one while writing the run folder, or a path that is not what
+        # it should be: the message says which file; a traceback would add nothing the user can
+        # act on.
         if debug:
             traceback.print_exc()
-        where = f" writing {err.filename!r}" if err.filename else ""
+        where = f" with {err.filename!r}" if err.filename else ""
         print(f"resvision: error{where}: {err.strerror or err}", file=sys.stderr)
         return 1
     except BrokenPipeError:

@@ -276,7 +276,12 @@ def build_parser() -> Parser:
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint or run folder")
     p.add_argument("--data", metavar="DATA", help="data set (default: the one it was trained on)")
     p.add_argument("--data-root", metavar="DIR")
-    p.add_argument("--split", default="test", help="test (default), val or train")
+    p.add_argument(
+        "--split",
+        default=None,
+        help="test, val or train (default: the split the run evaluated on: val/, else test/, of "
+        "a folder; test of a built-in data set)",
+    )
     p.add_argument("--batch-size", type=int, default=256, metavar="N")
     p.add_argument("--num-workers", type=int, default=0, metavar="N")
     p.add_argument("--device", default="auto", metavar="DEV")

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import datetime as _dt
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
+from resvision.atomic import atomic_write_text
 from resvision.callbacks import Callback
 from resvision.cli.config import Config
 from resvision.cli.data_setup import DataBundle
 from resvision.cli.errors import UsageError
-from resvision.report.runfolder import CHECKPOINT_DIR, read_jsonl, run_dir_of
+from resvision.engine.callbacks.base import is_main_process
+from resvision.report.runfolder import (
+    CHECKPOINT_DIR,
+    METRICS_FILE,
+    read_jsonl,
+    run_dir_of,
+    write_json,
+)
 
 #: Key of the RunInfo state inside a checkpoint's ``callbacks`` dict.
 STATE_KEY = "resvision.cli.RunInfo"
@@ -30,19 +39,34 @@ class RunInfo(Callback):
     Args:
         cfg: the resolved config.
         data: the opened data (classes and preprocessing).
+        files: run-folder files to write when training begins (``{name: text or JSON
+            object}``), on the main process: after ``fit`` has accepted a resume's settings.
     """
 
     state_key = STATE_KEY
 
-    def __init__(self, cfg: Config, data: DataBundle) -> None:
+    def __init__(self, cfg: Config, data: DataBundle, files: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.info = {
             "model": cfg.model.name,
             "classes": list(data.classes),
             "preprocess": data.preprocess.to_dict(),
             "data": cfg.data.name,
+            "eval_split": data.eval_split,
             "config": cfg.to_dict(),
         }
+        self.files = dict(files or {})
+        self.run_dir = Path(cfg.output.dir) if cfg.output.dir else None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if not self.files or not is_main_process():
+            return
+        folder = Path(self.params["save_dir"]).parent  # the run folder holds checkpoints/
+        for name, content in self.files.items():
+            if isinstance(content, str):
+                atomic_write_text(folder / name, content)
+            else:
+                write_json(folder / name, content)
 
     def state_dict(self) -> dict[str, Any]:
         return dict(self.info)
@@ -50,6 +74,28 @@ class RunInfo(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # The description of the current run wins over the one saved: nothing to restore.
         pass
+
+
+def run_identity(cfg: Config, data: DataBundle) -> dict[str, Any]:
+    """What the command line knows of a run's identity (:mod:`resvision.engine.identity`):
+    the model's name, the class names, the preprocessing, the data source and the recipe (the
+    optimizer, schedule and loss settings, which a resume must not change)."""
+    sections = cfg.to_dict()
+    train = sections["train"]
+    return {
+        "model": cfg.model.name,
+        "classes": list(data.classes),
+        "preprocess": data.preprocess.to_dict(),
+        "data_source": cfg.data.name
+        if cfg.data.root is None
+        else f"{cfg.data.name}:{cfg.data.root}",
+        "recipe": {
+            "optim": sections["optim"],
+            "schedule": sections["schedule"],
+            "label_smoothing": train["label_smoothing"],
+            "ema_decay": train["ema_decay"],
+        },
+    }
 
 
 def resume_target(resume: str | None, run_dir: Path) -> Path | None:
@@ -70,7 +116,7 @@ def resume_target(resume: str | None, run_dir: Path) -> Path | None:
     if resume is None:
         return None
     if resume == "auto":
-        return find_latest_checkpoint(run_dir / CHECKPOINT_DIR)
+        return latest_with_report(run_dir)
     path = Path(resume)
     if path.is_file():
         return path
@@ -79,7 +125,34 @@ def resume_target(resume: str | None, run_dir: Path) -> Path | None:
             f"--resume {resume!r} does not exist (give a checkpoint, a run folder, or auto)"
         )
     folder = run_dir_of(path)
-    return find_latest_checkpoint(folder / CHECKPOINT_DIR) or find_latest_checkpoint(path)
+    return latest_with_report(folder) or find_latest_checkpoint(path)
+
+
+def latest_with_report(run_dir: Path) -> Path | None:
+    """The newest readable checkpoint of a run folder; damaged ones left out are reported on
+    stderr with the steps lost (from the run's ``metrics.jsonl``)."""
+    from resvision.engine.checkpoint import describe_skipped, find_latest_checkpoint
+
+    skipped: list[tuple[Path, str]] = []
+    found = find_latest_checkpoint(run_dir / CHECKPOINT_DIR, skipped)
+    if skipped:
+        lost = ""
+        steps = [r.get("global_step") for r in read_jsonl(run_dir / METRICS_FILE)]
+        logged = max((s for s in steps if isinstance(s, int)), default=None)
+        if found is not None and logged is not None:
+            done = load_progress(found)
+            if logged > done:
+                n = logged - done
+                lost = f"{n} step{' is' if n == 1 else 's are'} lost (the run had logged step {logged})"
+        print(f"resvision: warning: {describe_skipped(skipped, found, lost)}", file=sys.stderr)
+    return found
+
+
+def load_progress(path: Path) -> int:
+    """The global step a checkpoint was saved at."""
+    from resvision.engine.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(path, mmap=True)["progress"]["global_step"])
 
 
 def checkpoint_of(path_text: str) -> Path:
@@ -156,12 +229,26 @@ def timing(metrics_file: Path, train_seconds: float) -> dict[str, Any]:
 
 
 def interrupted_message(run_dir: Path, ckpt_dir: Path) -> str:
-    """What to tell after Ctrl-C: where the checkpoint is and the command that resumes."""
-    last = ckpt_dir / "last.pt"
-    saved = f"a resumable checkpoint is in {last}" if last.exists() else "no checkpoint was written"
+    """What to tell after Ctrl-C or SIGTERM: the checkpoint a resume takes (whichever the
+    stop left: last.pt, an epoch's, final.pt) and the command that continues."""
+    from resvision.engine.checkpoint import find_latest_checkpoint
+
+    latest = find_latest_checkpoint(ckpt_dir)
+    if latest is None:
+        return (
+            "\nresvision: training interrupted before its first checkpoint; nothing was saved.\n"
+            f"start again with:\n  resvision train --resume {run_dir}"
+        )
+    step = load_progress(latest)
+    if latest.name == "final.pt":
+        return (
+            f"\nresvision: interrupted after training finished; {latest} holds the trained "
+            f"network (global step {step}).\nthe final evaluation did not run; run it with:\n"
+            f"  resvision eval --checkpoint {run_dir}"
+        )
     return (
-        f"\nresvision: training interrupted; {saved}.\n"
-        f"continue exactly where it stopped with:\n  resvision train --resume {run_dir}"
+        f"\nresvision: training interrupted; a resumable checkpoint is in {latest} (global step "
+        f"{step}).\ncontinue exactly where it stopped with:\n  resvision train --resume {run_dir}"
     )
 
 

@@ -8,13 +8,16 @@ tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from resvision.atomic import atomic_write_text
 from resvision.cli.config import Config, dump_yaml, resolve
 from resvision.cli.errors import EXIT_INTERRUPTED, UsageError
 from resvision.cli.parser import train_flags
@@ -140,6 +143,7 @@ def run_train(args: argparse.Namespace) -> int:
     say = print if main else _silent  # rank 0 alone prints and writes the run folder
     with distributed.main_process_first():  # one download per machine, then the others read it
         data = open_data(cfg.data, model_size=model_info(cfg.model.name).input_size[1])
+    _check_trainable(cfg, data, device)
     _configure_determinism(cfg)
 
     import torch
@@ -147,12 +151,17 @@ def run_train(args: argparse.Namespace) -> int:
     import resvision
     from resvision import callbacks, metrics
     from resvision.engine.checkpoint import CheckpointWriteError
+    from resvision.engine.identity import ResumeMismatchError
     from resvision.engine.loops import NonFiniteLossError
 
     run_dir = (
         Path(cfg.output.dir) if cfg.output.dir else default_run_dir(cfg.model.name, cfg.data.name)
     )
     run_dir = Path(distributed.broadcast_object(str(run_dir)))  # one folder for all processes
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(
+            f"--output {str(run_dir)!r} exists and is not a folder; give a new or existing folder"
+        )
     ckpt_dir = run_dir / CHECKPOINT_DIR
     # The run folder has one owner from here to the report: a second run given the same
     # --output is refused (exit 2) naming the first, before it reads or writes anything there.
@@ -186,8 +195,6 @@ def run_train(args: argparse.Namespace) -> int:
         if main:
             run_dir.mkdir(parents=True, exist_ok=True)
             ckpt_dir.mkdir(exist_ok=True)
-            atomic_write_text(run_dir / CONFIG_FILE, dump_yaml(cfg))
-            write_json(run_dir / ENV_FILE, env)
 
         from resvision.engine.fit import seed_everything
 
@@ -213,7 +220,10 @@ def run_train(args: argparse.Namespace) -> int:
             channels_last=cfg.train.channels_last,
             compile=cfg.train.compile,
         )
-        info = runinfo.RunInfo(cfg, data)
+        model.identity = runinfo.run_identity(cfg, data)
+        # config.yaml and env.json are written when training begins, after fit has checked a
+        # resume's settings: a refused resume leaves the run folder as it was.
+        info = runinfo.RunInfo(cfg, data, files={CONFIG_FILE: dump_yaml(cfg), ENV_FILE: env})
         cbks: list[Any] = [callbacks.JSONLLogger(run_dir, filename=METRICS_FILE), info]
         ema = callbacks.EMA(decay=cfg.train.ema_decay) if cfg.train.ema_decay else None
         if ema is not None:
@@ -257,6 +267,11 @@ def run_train(args: argparse.Namespace) -> int:
                 seed=cfg.train.seed,
                 sync_bn=cfg.train.sync_bn,
             )
+        except ResumeMismatchError as err:
+            raise UsageError(
+                f"--resume {run_dir}: {err}\nresume as it was with `resvision train --resume "
+                f"{run_dir}` (plus --epochs, --max-steps or other settings that may change)"
+            ) from None
         except KeyboardInterrupt:
             say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -292,7 +307,14 @@ def run_train(args: argparse.Namespace) -> int:
             return 0
 
         started = time.perf_counter()
-        evaluation = final_evaluation(model, data, run_dir, cfg, callbacks=[ema] if ema else None)
+        try:
+            with _stop_on_sigterm():
+                evaluation = final_evaluation(
+                    model, data, run_dir, cfg, callbacks=[ema] if ema else None
+                )
+        except (KeyboardInterrupt, SystemExit) as err:  # training is done: final.pt is there
+            print(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+            return EXIT_INTERRUPTED if isinstance(err, KeyboardInterrupt) else 143
         env = read_json(run_dir / ENV_FILE) or env
         env.update(runinfo.timing(run_dir / METRICS_FILE, train_seconds))
         env["eval_seconds"] = time.perf_counter() - started
@@ -305,6 +327,43 @@ def run_train(args: argparse.Namespace) -> int:
             report = build_report(run_dir)
         print(runinfo.finished_message(run_dir, ckpt_dir, evaluation, report, env))
         return 0
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises SystemExit(143) inside (so the closing message is printed), unless the
+    signal is ignored or handled by someone else."""
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_trainable(cfg: Config, data: Any, device: Any) -> None:
+    """Refuse at start-up what would fail later: a single class (the final evaluation's top-k
+    needs two), a batch that cannot fit in the device's memory (checked before allocating)."""
+    from resvision.engine.memory import check_batch_fits
+
+    if len(data.classes) < 2:
+        raise UsageError(
+            f"--data {cfg.data.name!r} has {len(data.classes)} class ({', '.join(data.classes)}); "
+            "a classifier needs at least 2 classes: add a folder per class"
+        )
+    try:
+        check_batch_fits(
+            cfg.train.batch_size, data.preprocess.channels, data.preprocess.size, device
+        )
+    except ValueError as err:
+        raise UsageError(f"--batch-size {cfg.train.batch_size} / --image-size: {err}") from None
 
 
 def _run_folder_lock(run_dir: Path, main: bool) -> Any:

@@ -295,16 +295,21 @@ def is_training_checkpoint(obj: Any) -> bool:
     return isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT
 
 
-def find_latest_checkpoint(save_dir: str | os.PathLike[str]) -> Path | None:
+def find_latest_checkpoint(
+    save_dir: str | os.PathLike[str], skipped: list[tuple[Path, str]] | None = None
+) -> Path | None:
     """Return the checkpoint in ``save_dir`` that training would resume from, or None.
 
     Candidates are the ``*.pt`` training checkpoints of the folder, except ``best*`` (a best
     model may be saved before the end-of-epoch callbacks ran). The newest wins: the most
     optimizer steps, then the latest ``meta.saved_at``. Files are opened memory-mapped, so only
-    their small metadata is read.
+    their small metadata is read. A file that does not load (damaged, truncated) is no
+    candidate; pass ``skipped`` to learn which were left out and why
+    (:func:`describe_skipped` says it in a sentence).
 
     Args:
         save_dir: The folder ``fit(save_dir=...)`` wrote to.
+        skipped: A list that gets ``(path, reason)`` for each unreadable ``*.pt`` file.
 
     Returns:
         The path, or None when the folder holds no training checkpoint.
@@ -319,12 +324,14 @@ def find_latest_checkpoint(save_dir: str | os.PathLike[str]) -> Path | None:
     if not folder.is_dir():
         return None
     best_key, best_path = None, None
-    for file in folder.glob(f"*{CHECKPOINT_SUFFIX}"):
+    for file in sorted(folder.glob(f"*{CHECKPOINT_SUFFIX}")):
         if file.name.startswith((".", *_NOT_RESUMABLE_PREFIXES)) or not file.is_file():
             continue
         try:
             obj = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
-        except Exception:  # not a torch file, or unreadable: not a candidate
+        except Exception as err:  # not a torch file, or unreadable: not a candidate
+            if skipped is not None:
+                skipped.append((file, _load_problem(err)))
             continue
         if not is_training_checkpoint(obj) or "progress" not in obj:
             continue
@@ -332,6 +339,36 @@ def find_latest_checkpoint(save_dir: str | os.PathLike[str]) -> Path | None:
         if best_key is None or key > best_key:
             best_key, best_path = key, file
     return best_path
+
+
+def describe_skipped(
+    skipped: list[tuple[Path, str]], chosen: str | os.PathLike[str] | None, lost: str = ""
+) -> str:
+    """One message for a resume that had to leave damaged checkpoints out: which files, why,
+    when they were written, what is resumed instead and what that costs.
+
+    Args:
+        skipped: ``(path, reason)`` from :func:`find_latest_checkpoint`.
+        chosen: The checkpoint resumed from instead, or None (training starts over).
+        lost: What the caller knows of the steps lost (e.g. ``'steps 13-20 are trained
+            again'``); by default the steps after the chosen checkpoint's.
+    """
+    parts = []
+    for path, reason in skipped:
+        try:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.stat().st_mtime))
+        except OSError:
+            when = "at an unknown time"
+        parts.append(f"{path.name} (written {when}) cannot be read: {reason}")
+    text = f"skipped {len(skipped)} unreadable checkpoint(s): " + "; ".join(parts)
+    if chosen is None:
+        return text + "; no other checkpoint: training starts from the beginning"
+    step = "?"
+    with contextlib.suppress(Exception):
+        obj = torch.load(chosen, map_location="cpu", weights_only=True, mmap=True)
+        step = obj["progress"]["global_step"]
+    lost = lost or f"the steps after global step {step} are trained again"
+    return f"{text}; resuming from {Path(chosen).name} (global step {step}) instead: {lost}"
 
 
 def capture_rng_state() -> dict[str, Any]:

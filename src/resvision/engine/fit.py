@@ -37,11 +37,18 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from resvision.engine import data_parallel, distributed, guards, loops
 from resvision.engine.checkpoint import (
+    describe_skipped,
     existing_checkpoint_path,
     find_latest_checkpoint,
     is_training_checkpoint,
     load_checkpoint,
     restore_rng_state,
+)
+from resvision.engine.identity import (
+    ResumeMismatchError,
+    architecture_differences,
+    compare_for_resume,
+    identify_run,
 )
 from resvision.engine.interrupt import InterruptGuard
 from resvision.engine.resume import (
@@ -59,15 +66,6 @@ from resvision.engine.runlock import RunLock
 if TYPE_CHECKING:
     from resvision.engine.model import Model
 
-# Settings that must not change between a run and its resumption for the result to be identical.
-_RESUME_SENSITIVE = (
-    "batch_size",
-    "accumulate_grad_batches",
-    "steps_per_epoch",
-    "shuffle",
-    "drop_last",
-    "world_size",
-)
 LAST_CHECKPOINT = "last"
 
 
@@ -310,11 +308,15 @@ def run_fit(model: Model, **kw: Any) -> None:
             "world_size": world,
             "sync_bn": sync_bn,
         }
+        data = kw["train_data"]
+        session.identity = identify_run(
+            model.network, getattr(data, "dataset", data), getattr(model, "identity", None)
+        ).to_dict()
         model._session = session
         progress = session.progress
         own: dict[str, Any] = {}
         if ckpt is not None:
-            _warn_config_changes(saved_fit, session.config)
+            _check_resume_settings(model, ckpt, session, verbose)
             own = data_parallel.own_rank_state(ckpt, rank, world)
             _restore_model_state(model, runner, session, ckpt, own)
         else:
@@ -501,7 +503,10 @@ def _resume_checkpoint(resume: Any, save_dir: Any, verbose: int) -> dict[str, An
         if save_dir is None:
             raise ValueError("resume='auto' needs save_dir: the folder to look for checkpoints in")
         # Rank 0 chooses, so that every process resumes from the same file.
-        found = find_latest_checkpoint(save_dir) if distributed.rank() == 0 else None
+        skipped: list[tuple[Path, str]] = []
+        found = find_latest_checkpoint(save_dir, skipped) if distributed.rank() == 0 else None
+        if skipped:  # a damaged newer checkpoint: never fall back without saying so
+            warnings.warn(describe_skipped(skipped, found), stacklevel=4)
         path = distributed.broadcast_object(found)
         if path is None:
             if verbose:
@@ -539,19 +544,31 @@ def _exists(path: Any) -> bool:
     return True
 
 
-def _warn_config_changes(saved: dict[str, Any], current: dict[str, Any]) -> None:
-    changed = [
-        f"{k}={current.get(k)!r} (was {saved.get(k)!r})"
-        for k in _RESUME_SENSITIVE
-        if k in saved and saved.get(k) != current.get(k)
-    ]
-    if changed:
-        warnings.warn(
-            "resuming with other settings than the checkpoint's: "
-            + ", ".join(changed)
-            + "; the run will not match an uninterrupted one",
-            stacklevel=4,
+def _check_resume_settings(
+    model: Model, ckpt: dict[str, Any], session: FitSession, verbose: int
+) -> None:
+    """Compare the run that resumes with the checkpoint's (``identity.RESUME_RULES``) before
+    anything is restored or written: refuse, warn about or list each difference.
+
+    Raises:
+        ResumeMismatchError: another network, other batches, other classes, another recipe.
+    """
+    check = compare_for_resume(
+        ckpt.get("config") or {}, ckpt.get("identity"), model._config(session), session.identity
+    )
+    network = architecture_differences(ckpt["model"], model.network)
+    refused = check.refused + [f"network: {line}" for line in network]
+    if refused:
+        shown = refused[:8] + ([f"... and {len(refused) - 8} more"] if len(refused) > 8 else [])
+        raise ResumeMismatchError(
+            "cannot resume this checkpoint with other settings; it continues only as the run it "
+            "was (resume with the settings it was saved with):\n  " + "\n  ".join(shown),
+            refused,
         )
+    for line in check.warned:
+        warnings.warn(f"resuming with another setting: {line}", stacklevel=4)
+    if check.applied and verbose:
+        print("resuming with changed settings: " + "; ".join(check.applied), flush=True)
 
 
 def _restore_model_state(

@@ -10,6 +10,7 @@ and run again (forward, plus backward when training) until one goes through.
 from __future__ import annotations
 
 import gc
+import os
 import re
 from collections.abc import Callable
 
@@ -153,3 +154,50 @@ def largest_fitting_batch(
             return size
         size //= 2
     return None
+
+
+def physical_memory(device: torch.device) -> int | None:
+    """Bytes of memory the device has: the GPU's for CUDA, the machine's RAM otherwise (CPU,
+    and MPS, whose memory is the machine's); None when it cannot be told."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+#: Copies of a float32 input batch that training certainly holds at once: the batch, its
+#: augmented and normalised copy, the first layer's output (as large or larger) and its
+#: gradient. A floor, not an estimate: the real need is many times higher.
+BATCH_COPIES_FLOOR = 4
+
+
+def batch_memory_floor(batch_size: int, channels: int, side: int) -> int:
+    """A lower bound of the bytes one training step needs for a batch of square images.
+
+    Examples:
+        >>> batch_memory_floor(64, 3, 224) / 2**20  # MiB
+        147.0
+    """
+    return BATCH_COPIES_FLOOR * batch_size * channels * side * side * 4
+
+
+def check_batch_fits(batch_size: int, channels: int, side: int, device: torch.device) -> None:
+    """Refuse, before anything is allocated, a batch that cannot fit in the device's memory.
+
+    Raises:
+        ValueError: even :func:`batch_memory_floor` exceeds the device's memory; the message
+            names the sizes and a batch size (or image size) whose floor fits.
+    """
+    total = physical_memory(device)
+    need = batch_memory_floor(batch_size, channels, side)
+    if total is None or need <= total:
+        return
+    fits = max(1, batch_size * total // need)
+    raise ValueError(
+        f"a batch of {batch_size} images of {channels}x{side}x{side} needs at least "
+        f"{need / 2**30:.1f} GiB to train (the images in float32, x{BATCH_COPIES_FLOOR}: a lower "
+        f"bound), and {device} has {total / 2**30:.1f} GiB; use a batch size of at most "
+        f"{fits} (with accumulate_grad_batches to keep the effective batch) or smaller images"
+    )

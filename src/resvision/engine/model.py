@@ -65,6 +65,10 @@ class Model:
         device: The device.
         stop_training: Set it to True (from a callback) to stop ``fit`` after the current step.
         mode: 'train', 'eval' or 'test': what the model did last.
+        identity: What the caller knows of the run beyond the network and the data (fields of
+            :class:`resvision.engine.identity.RunIdentity`: ``model``, ``classes``,
+            ``preprocess``, ``data_source``, ``recipe``); ``fit`` completes it and stores it in
+            every checkpoint, and a resume refuses another one.
 
     Raises:
         TypeError: ``network`` is not an ``nn.Module``.
@@ -91,6 +95,7 @@ class Model:
         self.network = network.to(self.device)
         self.mode = "train"
         self.stop_training = False
+        self.identity: dict[str, Any] = {}
         self._inputs = inputs
         self._labels = labels
         self._num_inputs = len(inputs) if _is_list_of_specs(inputs) else 1
@@ -637,6 +642,7 @@ class Model:
             "model": self.network.state_dict(),
             **state,
             "config": to_safe(self._config(session)),
+            "identity": session.identity if session is not None else None,
             "meta": {
                 "saved_at": now_ns(),
                 "torch": str(torch.__version__),

@@ -40,6 +40,7 @@ class FitSession:
         loader: The training loader.
         callbacks: The ``CallbackList`` of the fit.
         config: The fit's arguments, stored in checkpoints.
+        identity: The run's identity (:mod:`resvision.engine.identity`), stored in checkpoints.
         epoch_rng: Random states at the start of the epoch (loaders without ``state_dict``).
         snapshot: The resume point captured when training stopped inside an epoch.
     """
@@ -49,6 +50,7 @@ class FitSession:
     loader: Any = None
     callbacks: Any = None
     config: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, Any] | None = None
     epoch_rng: dict[str, Any] | None = None
     snapshot: dict[str, Any] | None = None
 

@@ -33,7 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    batches = synthetic_batches(args.steps, args.batch, args.size, 1000, device)
+    # Channels-last batches for both sides, as a channels-last data path delivers them: the
+    # plain loop and fit then do the same work per step.
+    batches = [
+        (x.contiguous(memory_format=torch.channels_last), y)
+        for x, y in synthetic_batches(args.steps, args.batch, args.size, 1000, device)
+    ]
     plain = plain_loop(create_model(args.model), Variant("bf16+cl", True, True), batches, device)
     fit, chosen = fit_auto(create_model(args.model), batches, device)
     plain(), fit()  # warm-up (cuDNN algorithm search)

@@ -41,6 +41,10 @@ class _EpochClock:
         outer = self
 
         class Hook(Callback):
+            def on_train_begin(self, logs: dict | None = None) -> None:
+                # fit has built its loader (the data set is on the device): setup ends here
+                outer.train_begin = time.perf_counter() - outer.start
+
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 if outer.ema is not None and outer.ema.ema is not None:
                     source = outer.ema.ema.shadow
@@ -50,6 +54,7 @@ class _EpochClock:
                 outer.points.append((time.perf_counter() - outer.start, epoch + 1, state))
 
         self.start, self.ema, self.network, self.points = start, ema, network, []
+        self.train_begin = 0.0
         self.callback = Hook()
 
 
@@ -119,6 +124,7 @@ def train_once(cfg: Any, data: Any, device: torch.device, start: float) -> dict[
     synchronize(device)
     return {
         "model": model,
+        "train_begin": clock.train_begin,  # network built, data set on the device
         "train_end": train_end,
         "eval_end": time.perf_counter() - start,
         "test_acc_tta": result["acc"],

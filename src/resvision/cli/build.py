@@ -329,14 +329,14 @@ def build_optimizer(
 
 
 def amp_setting(amp: str, device: torch.device) -> str | None:
-    """The engine's ``amp_configs`` for ``train.amp`` on ``device`` (None: full precision).
+    """The engine's ``amp_configs`` for ``train.amp`` (None: full precision).
 
-    ``auto`` on the CPU is the engine's own choice (``'auto'``: bf16 autocast where the
-    processor computes bf16 natively, see :mod:`resvision.engine.autotune`); on CUDA bfloat16
-    where supported (no loss scaling needed), else float16 with a loss scaler, also on MPS.
+    ``auto`` is the engine's own choice on every device (:mod:`resvision.engine.autotune`, the
+    one speed policy: native bf16, fp16 with a loss scaler on older CUDA GPUs, fp32 under
+    ``--deterministic`` and for small networks); an explicit level is kept as given.
 
     Examples:
-        >>> amp_setting("auto", torch.device("cpu"))
+        >>> amp_setting("auto", torch.device("cuda"))
         'auto'
         >>> amp_setting("off", torch.device("cpu")) is None
         True
@@ -347,13 +347,7 @@ def amp_setting(amp: str, device: torch.device) -> str | None:
 
     if amp == "off":
         return None
-    if amp != "auto":
-        return amp
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type == "mps":
-        return "fp16"
-    return AUTO
+    return AUTO if amp == "auto" else amp
 
 
 def steps_per_epoch(num_samples: int, batch_size: int, accumulate: int) -> int:

@@ -83,15 +83,19 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path | None]
 
 
 def _configure_determinism(cfg: Config) -> None:
+    """``--deterministic``: deterministic algorithms where PyTorch has them, before CUDA starts.
+
+    ``warn_only``: an operation without a deterministic kernel (on CUDA: adaptive average
+    pooling's backward, used by VGG; scatter/index_add) warns, naming itself, instead of
+    stopping the run at its first backward. The speed policy then keeps fp32 and turns cuDNN's
+    autotuner off (:mod:`resvision.engine.autotune`).
+    """
     import torch
 
     if cfg.train.deterministic:
         # cuBLAS needs a fixed workspace for deterministic matmuls; set before CUDA starts.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    elif torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def resolve_device_name(name: str) -> Any:

@@ -147,10 +147,16 @@ def parse_amp_configs(
             stacklevel=3,
         )
         return AmpSettings(level=level_name, device_type=device_type)
-    if dtype == torch.bfloat16 and device_type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError(
-            f"amp_configs asks for bfloat16, but {device} does not support it; use 'fp16'"
-        )
+    if dtype == torch.bfloat16 and device_type == "cuda":
+        from resvision.engine.autotune import MIN_BF16_CAPABILITY, cuda_capability
+
+        capability = cuda_capability(device)
+        if capability < MIN_BF16_CAPABILITY:  # emulated: slow, and no bf16 convolutions
+            raise ValueError(
+                f"amp_configs asks for bfloat16, but {device} (compute capability "
+                f"{capability[0]}.{capability[1]}) computes it only by emulation, without "
+                "cuDNN convolutions; use 'fp16' (with its loss scaler) or 'auto'"
+            )
     use_scaler = dtype == torch.float16 and device_type == "cuda"
     scaler_kwargs = _scaler_kwargs(options) if use_scaler else {}
     return AmpSettings(level_name, dtype, device_type, use_scaler, scaler_kwargs)

@@ -8,15 +8,19 @@ The rules, and the measurements behind them (``python -m benchmarks``, see
 - Networks under :data:`MIN_PARAMETERS` parameters keep every default (fp32, NCHW, eager):
   per-operator overheads dominate them, so casts and layout changes cost more than they save,
   and tiny networks are what tests compare bit for bit against hand-written loops.
-- **bfloat16 autocast** where the hardware computes bf16 natively: CUDA devices with bf16
-  support, and CPUs with ``avx512_bf16`` or AMX (``amx_bf16``); there oneDNN's bf16 matrix
-  kernels run 2-2.5x the fp32 peak. Elsewhere bf16 is emulated and slower than fp32, so training
-  stays in fp32. bf16 changes the arithmetic (8-bit mantissa in the matrix products, fp32
+- **bfloat16 autocast** where the hardware computes bf16 natively: CUDA devices of compute
+  capability 8.0 or more (Ampere and later; the model's own device is asked, and emulated bf16
+  does not count), and CPUs with ``avx512_bf16`` or AMX (``amx_bf16``); there oneDNN's bf16
+  matrix kernels run 2-2.5x the fp32 peak. Older CUDA GPUs (V100, T4) get **float16 autocast
+  with a loss scaler** instead: their tensor cores compute fp16, and cuDNN has no bf16
+  convolutions for them. Elsewhere (CPUs without bf16, MPS, not measured) training stays in
+  fp32. bf16 changes the arithmetic (8-bit mantissa in the matrix products, fp32
   accumulation and fp32 weights): it is never switched on under
   ``torch.use_deterministic_algorithms(True)`` or when the user passed ``amp_configs=None`` /
   ``'fp32'``. Accuracy parity with fp32 on CIFAR-10 is documented in ``benchmarks/README.md``.
 - **channels-last** for convolutional networks on CPU (oneDNN's convolutions are NHWC-native)
   and CUDA (tensor-core convolutions are NHWC-native). Same arithmetic, other memory layout.
+- **cuDNN's autotuner** (``cudnn.benchmark``) on CUDA, off under deterministic algorithms.
 - **torch.compile** stays off: on the CPU it brought nothing measurable for these networks
   while costing minutes of compilation, and on a GPU its gain depends on the run's length;
   ``compile=True`` asks for it.
@@ -39,6 +43,7 @@ __all__ = [
     "AUTO",
     "MIN_PARAMETERS",
     "AutoSettings",
+    "apply_backend_settings",
     "choose_settings",
     "cpu_native_bf16",
     "native_bf16",
@@ -82,6 +87,19 @@ def cpu_native_bf16() -> str | None:
     return None
 
 
+#: CUDA compute capability from which GPUs compute bf16 natively (Ampere, 8.0). Below it
+#: ``torch.cuda.is_bf16_supported()`` still says yes (it counts emulation), but cuDNN has no bf16
+#: convolutions there: such GPUs train in fp16 with a loss scaler.
+MIN_BF16_CAPABILITY = (8, 0)
+
+
+def cuda_capability(device: torch.device) -> tuple[int, int]:
+    """The compute capability of ``device`` (its own, not the current device's)."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    major, minor = torch.cuda.get_device_capability(index)
+    return int(major), int(minor)
+
+
 def native_bf16(device: torch.device) -> str | None:
     """Why ``device`` computes bf16 natively (a short reason), or None when it does not.
 
@@ -90,7 +108,9 @@ def native_bf16(device: torch.device) -> str | None:
         True
     """
     if device.type == "cuda":
-        return "CUDA bf16" if torch.cuda.is_bf16_supported() else None
+        major, minor = cuda_capability(device)
+        native = (major, minor) >= MIN_BF16_CAPABILITY
+        return f"compute capability {major}.{minor}" if native else None
     if device.type == "cpu":
         flag = cpu_native_bf16()
         if flag is not None and torch.backends.mkldnn.is_available():
@@ -109,6 +129,8 @@ class AutoSettings:
         chosen: The settings that were left to the automatic choice (``'amp'``,
             ``'channels_last'``, ``'compile'``).
         reasons: Setting name -> why it was chosen.
+        cudnn_benchmark: Whether cuDNN picks its fastest kernels by timing them (CUDA, and
+            not under deterministic algorithms).
     """
 
     amp_configs: Any
@@ -116,6 +138,7 @@ class AutoSettings:
     compile: bool | Mapping[str, Any]
     chosen: tuple[str, ...] = ()
     reasons: dict[str, str] = field(default_factory=dict)
+    cudnn_benchmark: bool = False
 
     def describe(self) -> str:
         """One line naming each setting, marking the automatic ones with their reason.
@@ -201,10 +224,13 @@ def choose_settings(
             amp, reasons["amp"] = None, "deterministic mode keeps fp32"
         elif small:
             amp, reasons["amp"] = None, f"{params:,} parameters: too small to gain"
-        elif why is None:
-            amp, reasons["amp"] = None, f"no native bf16 on {device.type}"
-        else:
+        elif why is not None:
             amp, reasons["amp"] = "bf16", why
+        elif device.type == "cuda":  # tensor cores compute fp16; the loss scaler guards it
+            major, minor = cuda_capability(device)
+            amp, reasons["amp"] = "fp16", f"compute capability {major}.{minor}: no native bf16"
+        else:
+            amp, reasons["amp"] = None, f"no native bf16 on {device.type}"
 
     cl = channels_last
     if channels_last is None:
@@ -222,7 +248,16 @@ def choose_settings(
     if compile is None:
         chosen.append("compile")
         reasons["compile"] = "no measured gain worth the compile time; compile=True asks"
-    return AutoSettings(amp, bool(cl), comp, tuple(chosen), reasons)
+    benchmark = device.type == "cuda" and not deterministic
+    return AutoSettings(amp, bool(cl), comp, tuple(chosen), reasons, benchmark)
+
+
+def apply_backend_settings(settings: AutoSettings, device: torch.device) -> None:
+    """Set the process-wide backend flags the settings ask for: cuDNN's autotuner
+    (``torch.backends.cudnn.benchmark``) on CUDA unless deterministic algorithms are on, where
+    it would pick kernels that differ between runs. Other devices are left as they are."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = settings.cudnn_benchmark
 
 
 # --------------------------------------------------------------------------- host allocator

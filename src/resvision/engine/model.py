@@ -30,7 +30,12 @@ from torch import nn
 
 from resvision.engine import distributed, loops
 from resvision.engine.amp import AmpSettings, parse_amp_configs
-from resvision.engine.autotune import AutoSettings, choose_settings, tune_host_allocator
+from resvision.engine.autotune import (
+    AutoSettings,
+    apply_backend_settings,
+    choose_settings,
+    tune_host_allocator,
+)
 from resvision.engine.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -135,8 +140,9 @@ class Model:
             metrics: A metric or list of metrics with Paddle's protocol
                 (``resvision.metrics.Accuracy`` etc.).
             amp_configs: Mixed precision: 'auto' (default: bf16 autocast where the hardware
-                computes bf16 natively, for networks large enough to gain, and never under
-                deterministic algorithms; see :mod:`resvision.engine.autotune`), None /
+                computes bf16 natively, fp16 with a loss scaler on older CUDA GPUs, for
+                networks large enough to gain, and never under deterministic algorithms; see
+                :mod:`resvision.engine.autotune`), None /
                 'fp32' (float32), 'fp16' / 'O1', 'bf16', 'O2' or Paddle's dict (see
                 :mod:`resvision.engine.amp`).
             channels_last: Use the channels-last memory format for the network and the
@@ -192,6 +198,7 @@ class Model:
             channels_last=channels_last,
             compile=compile,
         )
+        apply_backend_settings(settings, self.device)
         self._amp = parse_amp_configs(settings.amp_configs, self.device)
         self._optimizer, self._loss, self._metrics = optimizer, loss, metric_list
         self._scaler = self._amp.make_scaler()

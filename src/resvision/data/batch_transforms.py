@@ -7,6 +7,10 @@ augmentation is reproducible, for exact mid-epoch resume.
 
 Each class draws its random numbers in one vectorised call per batch (no per-sample Python), and
 samples the same distribution as its per-sample namesake in :mod:`resvision.data.transforms`.
+Nothing here waits for the device per batch: no ``.item()``, ``.tolist()``, ``.cpu()`` or shapes
+that depend on values, and the constants made from Python values (normalisation statistics,
+padding fill, erasing value) are copied to the device once, at the first batch, then reused
+(:class:`_DeviceConstants`), so that the host can queue batches ahead of a GPU.
 :func:`plan_batched` turns a per-sample pipeline (``Compose`` of known transforms) into a
 :class:`BatchCompose`, or says why it cannot.
 """
@@ -42,6 +46,40 @@ def describe(transform: object) -> str:
     return repr(transform)
 
 
+class _DeviceConstants:
+    """Small tensors made from a transform's Python values, built once per key and reused.
+
+    Why: ``torch.tensor([...], device="cuda")`` copies pageable host memory to the device, which
+    blocks the host until the GPU has run everything queued before it. Done for every batch, it
+    stops the CPU from running ahead of the GPU. Built once per (device, dtype, ...) key, the
+    copy happens at the first batch only. The values are read when a key is first built: the
+    transforms treat them as fixed after construction (as the per-sample ``Normalize`` does).
+
+    Pickling or copying gives an empty cache (device tensors are not worth carrying along).
+    """
+
+    def __init__(self) -> None:
+        self._tensors: dict[tuple, torch.Tensor] = {}
+
+    def get(self, key: tuple, build: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The tensor stored under ``key``, made by ``build()`` the first time.
+
+        Args:
+            key: hashable; must name everything the tensor depends on (device, dtype, shape).
+            build: makes the tensor (called once per key).
+
+        Returns:
+            The cached tensor. Callers must not modify it in place.
+        """
+        tensor = self._tensors.get(key)
+        if tensor is None:
+            tensor = self._tensors[key] = build()
+        return tensor
+
+    def __reduce__(self) -> tuple:
+        return (_DeviceConstants, ())
+
+
 def _check_batch(images: torch.Tensor, what: str) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError(
@@ -73,6 +111,16 @@ class BatchNormalize:
         if any(s == 0 for s in self.std):
             raise ValueError(f"std must be non-zero, got {list(std)}")
         self.to_rgb = to_rgb
+        self._constants = _DeviceConstants()
+
+    def _stat(self, name: str, c: int, x: torch.Tensor) -> torch.Tensor:
+        values = self.mean if name == "mean" else self.std
+        return self._constants.get(
+            (name, x.device, x.dtype, c),
+            lambda: (
+                torch.tensor(values, dtype=x.dtype, device=x.device).expand(c).reshape(1, c, 1, 1)
+            ),
+        )
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
         _check_batch(images, "BatchNormalize")
@@ -83,8 +131,8 @@ class BatchNormalize:
         for name, values in (("mean", self.mean), ("std", self.std)):
             if len(values) not in (1, c):
                 raise ValueError(f"BatchNormalize {name} has {len(values)} values for {c} channels")
-        mean = torch.tensor(self.mean, device=x.device).expand(c).reshape(1, c, 1, 1)
-        std = torch.tensor(self.std, device=x.device).expand(c).reshape(1, c, 1, 1)
+        # Built once per device (see _DeviceConstants): no host-to-device copy per batch.
+        mean, std = self._stat("mean", c, x), self._stat("std", c, x)
         # Divide (not multiply by 1/std) so results equal the per-sample Normalize bit for bit.
         if x is images:  # already float: do not modify the caller's tensor
             return (x - mean) / std
@@ -122,6 +170,7 @@ class BatchRandomCrop:
         self.fill = fill
         self.flip_prob = float(flip_prob)
         self.padding_mode = padding_mode
+        self._constants = _DeviceConstants()
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
         _check_batch(images, "BatchRandomCrop")
@@ -138,9 +187,12 @@ class BatchRandomCrop:
             )
         if constant:
             padded = images.new_empty((n, c, hp, wp))
-            padded[...] = torch.as_tensor(
-                self.fill, dtype=images.dtype, device=images.device
-            ).reshape(1, -1, 1, 1)
+            padded[...] = self._constants.get(
+                (images.device, images.dtype),
+                lambda: torch.as_tensor(
+                    self.fill, dtype=images.dtype, device=images.device
+                ).reshape(1, -1, 1, 1),
+            )
             padded[:, :, top : top + h, left : left + w] = images
             src_h, src_w = hp, wp
         else:
@@ -280,6 +332,7 @@ class BatchRandomErasing:
         self.ratio = (float(ratio[0]), float(ratio[1]))
         self.value = value
         self.tries = tries
+        self._constants = _DeviceConstants()
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
         _check_batch(images, "BatchRandomErasing")
@@ -312,7 +365,12 @@ class BatchRandomErasing:
         in_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])
         in_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])
         mask = (in_rows[:, :, None] & in_cols[:, None, :] & ok[:, None, None])[:, None]
-        value = torch.as_tensor(self.value, dtype=images.dtype, device=dev).reshape(1, -1, 1, 1)
+        value = self._constants.get(
+            (dev, images.dtype),
+            lambda: torch.as_tensor(self.value, dtype=images.dtype, device=dev).reshape(
+                1, -1, 1, 1
+            ),
+        )
         return torch.where(mask, value, images)
 
     def __repr__(self) -> str:

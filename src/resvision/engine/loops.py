@@ -23,9 +23,11 @@ from resvision.engine import data_parallel, distributed, guards
 from resvision.engine.amp import AmpSettings
 from resvision.engine.device import move_to_device, synchronize
 from resvision.engine.memory import (
+    OUT_OF_MEMORY_TYPES,
     BatchTooLargeError,
     is_out_of_memory,
     largest_fitting_batch,
+    report_to_peers,
     short_reason,
 )
 
@@ -258,10 +260,22 @@ class StepRunner:
     ) -> BatchTooLargeError:
         """The error for a batch that ran out of memory, with a batch size tried and found to
         fit (slices of the same batch; the weights, buffers and gradients are left as they
-        were before the failed batch)."""
+        were before the failed batch).
+
+        Under DDP nothing is tried: the peers wait in the gradient all-reduce of the step this
+        process left, so a lone retry would hang. In a distributed job the error names this
+        process's rank, and its message is left in the process group's store
+        (``memory.report_to_peers``) for the peers, whose collective fails once this process
+        exits.
+        """
         size = batch_size_of(inputs)
+        rank = distributed.rank() if distributed.is_distributed() else None
         if self.distributed is not None:  # a lone retry would wait for the other processes
-            return BatchTooLargeError(size, None, self.device, phase, detail, tried=False)
+            error = BatchTooLargeError(
+                size, None, self.device, phase, detail, tried=False, rank=rank
+            )
+            report_to_peers(error)
+            return error
         buffers = [b.detach().clone() for b in self.network.buffers()]
 
         def run(n: int) -> None:
@@ -278,7 +292,9 @@ class StepRunner:
                     self.optimizer.zero_grad(set_to_none=True)
 
         suggested = largest_fitting_batch(run, size, self.device)
-        return BatchTooLargeError(size, suggested, self.device, phase, detail)
+        error = BatchTooLargeError(size, suggested, self.device, phase, detail, rank=rank)
+        report_to_peers(error)  # evaluation under torchrun: the peers wait in its reduction
+        return error
 
     def reset_metrics(self) -> None:
         """Reset every metric's accumulators."""
@@ -440,7 +456,7 @@ def train_one_epoch(
                 runner.optimizer_step()
                 if options.check_finite:
                     state_ok = guards.state_finite(runner.network)
-        except RuntimeError as err:  # torch.OutOfMemoryError is a RuntimeError
+        except OUT_OF_MEMORY_TYPES as err:  # RuntimeError (OutOfMemoryError...), MemoryError
             if not is_out_of_memory(err):
                 raise
             oom = short_reason(err)  # handled outside: the failed step's memory is freed first
@@ -603,7 +619,7 @@ def _eval_or_explain(
     oom = None
     try:
         return runner.eval_forward(inputs, labels)
-    except RuntimeError as err:
+    except OUT_OF_MEMORY_TYPES as err:
         if not is_out_of_memory(err):
             raise
         oom = short_reason(err)

@@ -15,10 +15,13 @@ and can be summed across processes: :meth:`Metric.all_reduce` adds them over a
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import torch
+
+from resvision.engine.distributed import communication_device
 
 __all__ = ["Accuracy", "ConfusionMatrix", "Metric", "Precision", "Recall"]
 
@@ -29,6 +32,35 @@ def _as_tensor(value: Any, what: str) -> torch.Tensor:
     if isinstance(value, (np.ndarray, np.generic, list, tuple, int, float)):
         return torch.as_tensor(np.asarray(value))
     raise TypeError(f"{what} must be a torch.Tensor or numpy array, got {type(value).__name__}")
+
+
+def _reduction_device(group: Any, tensors: Iterable[torch.Tensor]) -> torch.device:
+    """The device a collective over ``group`` needs its tensors on.
+
+    NCCL reduces CUDA tensors only: the CUDA device one of ``tensors`` is already on (the
+    metric's own GPU, which is the one this process computes on, even when a script never
+    called ``torch.cuda.set_device``), else the current CUDA device. Any other backend (gloo,
+    MPI, or gloo serving the CPU half of ``'cpu:gloo,cuda:nccl'``) gets the CPU.
+
+    Args:
+        group: The process group, or None for the default one.
+        tensors: The tensors to reduce (only their ``device`` is read).
+
+    Returns:
+        The device to copy the tensors to before the collective.
+    """
+    if group is None:
+        # The default group: the rule fit and evaluate use for their reductions.
+        device = communication_device()
+    elif torch.distributed.get_backend(group) == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    else:
+        device = torch.device("cpu")
+    if device.type == "cuda":
+        for tensor in tensors:
+            if tensor.device.type == "cuda":
+                return tensor.device
+    return device
 
 
 def _class_labels(label: Any, batch: int, num_classes: int | None = None) -> torch.Tensor:
@@ -190,18 +222,40 @@ class Metric(abc.ABC):
         self._add(theirs, follow=False)
 
     def all_reduce(self, group: Any = None) -> None:
-        """Sum the accumulators over the processes of a ``torch.distributed`` group.
+        """Sum the accumulators over the processes of a ``torch.distributed`` group, in place.
 
-        A no-op when ``torch.distributed`` is not initialised. With NCCL the accumulators
-        must be on the GPU, which they are once ``update`` has seen GPU tensors.
+        Each accumulator is copied to the device the group's backend reduces on (a GPU for
+        NCCL, the CPU for gloo), summed in its own dtype (int64 counts stay exact), and put
+        back on the device it was on. So a count still on the CPU (added from Python ints)
+        works under NCCL, and accumulators on the GPU stay there. The metric changes only
+        once every accumulator is reduced.
+
+        A no-op when ``torch.distributed`` is not initialised, the metric has no accumulators,
+        or the group has a single process (or this process is not in it).
+
+        Args:
+            group: The process group; None (default) for the whole job.
+
+        Raises:
+            RuntimeError: what ``torch.distributed.all_reduce`` raises (a peer that died, a
+                collective timeout).
         """
         dist = torch.distributed
-        if not (dist.is_available() and dist.is_initialized()):
+        states = self._states()
+        if not states or not (dist.is_available() and dist.is_initialized()):
             return
-        for key in self._states():
-            tensor = getattr(self, key).contiguous()
+        if dist.get_world_size(group) <= 1:  # a sum over one process is itself
+            return
+        current = {key: getattr(self, key) for key in states}
+        device = _reduction_device(group, current.values())
+        reduced = {}
+        for key, value in current.items():
+            # A copy: the collective writes into it, never into the metric's own tensor.
+            tensor = value.detach().to(device, copy=True).contiguous()
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=group)
-            setattr(self, key, tensor)
+            reduced[key] = tensor
+        for key, tensor in reduced.items():
+            setattr(self, key, tensor.to(current[key].device))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name()!r})"

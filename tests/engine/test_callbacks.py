@@ -197,7 +197,8 @@ def test_progbar_tqdm_bar_on_a_terminal():
 
 
 def test_progbar_silent_on_other_ranks(monkeypatch):
-    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("RANK", "1")  # torchrun's convention: WORLD_SIZE says it launched us
+    monkeypatch.setenv("WORLD_SIZE", "2")
     out = io.StringIO()
     drive(FakeModel(), [ProgBarLogger(1, verbose=2, file=out)], epochs=1, steps=2)
     assert out.getvalue() == ""
@@ -225,6 +226,7 @@ def test_model_checkpoint_names_and_frequency(tmp_path, capsys):
 
 def test_model_checkpoint_only_on_main_process(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "4")
     model = FakeModel()
     drive(model, [ModelCheckpoint(save_dir=tmp_path)], epochs=1, steps=1)
     assert model.saved == []

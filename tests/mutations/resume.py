@@ -32,7 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
-FIT = "resvision/engine/fit.py"
+TRAINER = "resvision/engine/trainer.py"
+RESUME = "resvision/engine/resume.py"
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,9 @@ BREAKAGES = (
         "checkpoint not loaded",
         (
             (
-                FIT,
-                'ckpt = _resume_checkpoint(kw["resume"], save_dir, verbose)',
-                ('_resume_checkpoint(kw["resume"], save_dir, verbose)', "ckpt = None"),
+                TRAINER,
+                "ckpt = load_resume_checkpoint(opts.resume, opts.save_dir, self.verbose)",
+                ("load_resume_checkpoint(opts.resume, opts.save_dir, self.verbose)", "ckpt = None"),
             ),
         ),
         every_test=True,
@@ -65,7 +66,7 @@ BREAKAGES = (
     Breakage(
         "optimizer",
         "optimizer state not restored",
-        ((FIT, 'runner.optimizer.load_state_dict(ckpt["optimizer"])', ("pass",)),),
+        ((RESUME, 'runner.optimizer.load_state_dict(ckpt["optimizer"])', ("pass",)),),
     ),
     Breakage(
         "scheduler",
@@ -81,16 +82,16 @@ BREAKAGES = (
     Breakage(
         "rng",
         "RNG states not restored",
-        ((FIT, 'restore_rng_state(own["rng"])', ("pass",)),),
+        ((TRAINER, 'restore_rng_state(self.own["rng"])', ("pass",)),),
     ),
     Breakage(
         "loader",
         "loader position ignored (mid-epoch)",
         (
             (
-                FIT,
-                "iterator = resume_epoch(loader, progress.epoch, progress.batch, saved)",
-                ("iterator = start_epoch(loader, progress.epoch, session)",),
+                TRAINER,
+                "iterator = resume_epoch(self.loader, progress.epoch, progress.batch, saved)",
+                ("iterator = start_epoch(self.loader, progress.epoch, session)",),
             ),
         ),
     ),
@@ -99,7 +100,7 @@ BREAKAGES = (
         "BatchNorm buffers not restored",
         (
             (
-                FIT,
+                RESUME,
                 'model.network.load_state_dict(ckpt["model"])',
                 (
                     "buffers = {name for name, _ in model.network.named_buffers()}",
@@ -112,7 +113,7 @@ BREAKAGES = (
     Breakage(
         "scaler",
         "gradient scaler state not restored",
-        ((FIT, 'runner.scaler.load_state_dict(ckpt["scaler"])', ("pass",)),),
+        ((RESUME, 'runner.scaler.load_state_dict(ckpt["scaler"])', ("pass",)),),
     ),
 )
 

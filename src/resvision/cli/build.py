@@ -358,3 +358,13 @@ def steps_per_epoch(num_samples: int, batch_size: int, accumulate: int) -> int:
         (79, 20)
     """
     return max(1, math.ceil(math.ceil(num_samples / batch_size) / accumulate))
+
+
+def resolve_device_name(name: str) -> torch.device:
+    """The torch device of ``--device`` (``auto``: CUDA, then MPS, then CPU)."""
+    from resvision.engine.device import resolve_device
+
+    try:
+        return resolve_device(None if name == "auto" else name)
+    except (ValueError, RuntimeError, TypeError) as err:
+        raise UsageError(f"--device {name!r}: {err}") from None

@@ -198,9 +198,8 @@ def load_model_for_inference(
     format (what ``export`` traces).
     """
     import resvision
-    from resvision.cli.build import amp_setting, build_network
+    from resvision.cli.build import amp_setting, build_network, resolve_device_name
     from resvision.cli.config import ModelSection
-    from resvision.cli.train import resolve_device_name
 
     pre = Preprocess.from_dict(info["preprocess"])
     net = build_network(ModelSection(name=info["model"]), len(info["classes"]), pre.channels)

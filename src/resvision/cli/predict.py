@@ -190,8 +190,7 @@ def pretrained_model(name: str, weights: str | None, device: str) -> tuple[Any, 
             names or preprocessing.
     """
     import resvision
-    from resvision.cli.build import check_model_name, pretrained_value
-    from resvision.cli.train import resolve_device_name
+    from resvision.cli.build import check_model_name, pretrained_value, resolve_device_name
     from resvision.models.weights import create_model_from_weights
 
     check_model_name(name)

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,14 +99,28 @@ def _configure_determinism(cfg: Config) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def resolve_device_name(name: str) -> Any:
-    """The torch device of ``--device`` (``auto``: CUDA, then MPS, then CPU)."""
-    from resvision.engine.device import resolve_device
+@dataclass
+class _Run:
+    """What the stages of ``resvision train`` share."""
 
-    try:
-        return resolve_device(None if name == "auto" else name)
-    except (ValueError, RuntimeError, TypeError) as err:
-        raise UsageError(f"--device {name!r}: {err}") from None
+    args: argparse.Namespace
+    cfg: Config
+    data: Any
+    device: Any
+    world: int
+    main: bool
+    run_dir: Path
+    resume: Path | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / CHECKPOINT_DIR
+
+    def say(self, *args: Any, **kwargs: Any) -> None:
+        """``print`` on rank 0, which alone prints and writes the run folder."""
+        if self.main:
+            print(*args, **kwargs)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -120,44 +135,35 @@ def run_train(args: argparse.Namespace) -> int:
         check_nproc(args.nproc)
         if args.nproc > 1:
             return _launch(args, cfg)
-    from resvision.cli.data_setup import data_kind, folder_root, folder_splits
+    run = _open_run(args, cfg)
+    # The run folder has one owner from here to the report: a second run given the same
+    # --output is refused (exit 2) naming the first, before it reads or writes anything there.
+    with _run_folder_lock(run.run_dir, run.main):
+        _find_resume_target(run, resumed_dir)
+        model, ema = _build_model(run)
+        started = time.perf_counter()
+        code = _fit(run, model, ema)
+        if code is not None:
+            return code
+        return _finish(run, model, ema, time.perf_counter() - started)
+
+
+def _open_run(args: argparse.Namespace, cfg: Config) -> _Run:
+    """The cheap checks, the device, the data (checked to be trainable) and the run folder."""
+    from resvision.cli.build import check_model_name
+    from resvision.cli.data_setup import data_kind, folder_root, folder_splits, open_data
+    from resvision.engine import distributed
+    from resvision.models import model_info
 
     if data_kind(cfg.data.name) == "folder":  # the cheap checks first, before torch loads
         folder_splits(folder_root(cfg.data.name))
-    from resvision.cli import runinfo
-    from resvision.cli.build import (
-        amp_setting,
-        build_network,
-        build_optimizer,
-        build_schedule,
-        check_model_name,
-        describe_pretrained,
-        steps_per_epoch,
-    )
-    from resvision.cli.data_setup import open_data
-    from resvision.cli.evaluate import final_evaluation
-    from resvision.models import model_info
-
     check_model_name(cfg.model.name)
-
     device = _process_device(cfg.train.device)
-    from resvision.engine import distributed
-
     world, main = distributed.world_size(), distributed.rank() == 0
-    say = print if main else _silent  # rank 0 alone prints and writes the run folder
     with distributed.main_process_first():  # one download per machine, then the others read it
         data = open_data(cfg.data, model_size=model_info(cfg.model.name).input_size[1])
     _check_trainable(cfg, data, device)
     _configure_determinism(cfg)
-
-    import torch
-
-    import resvision
-    from resvision import callbacks, metrics
-    from resvision.engine.checkpoint import CheckpointWriteError
-    from resvision.engine.identity import ResumeMismatchError
-    from resvision.engine.loops import NonFiniteLossError
-
     run_dir = (
         Path(cfg.output.dir) if cfg.output.dir else default_run_dir(cfg.model.name, cfg.data.name)
     )
@@ -166,171 +172,237 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--output {str(run_dir)!r} exists and is not a folder; give a new or existing folder"
         )
-    ckpt_dir = run_dir / CHECKPOINT_DIR
-    # The run folder has one owner from here to the report: a second run given the same
-    # --output is refused (exit 2) naming the first, before it reads or writes anything there.
-    with _run_folder_lock(run_dir, main):
-        resume = runinfo.resume_target(cfg.output.resume, run_dir)
-        if resume is None and cfg.output.resume not in (None, "auto"):
-            raise UsageError(f"--resume {cfg.output.resume!r}: no checkpoint found there")
-        if resume is not None:  # unreadable, unsafe (pickled code) or weights only: say so now
-            from resvision.engine.checkpoint import is_training_checkpoint, load_checkpoint
+    return _Run(args, cfg, data, device, world, main, run_dir)
 
-            try:
-                saved = load_checkpoint(resume, mmap=True)
-            except (ValueError, OSError) as err:
-                raise UsageError(f"--resume: {err}") from None
-            if not is_training_checkpoint(saved):
-                raise UsageError(
-                    f"--resume {str(resume)!r} is not a training checkpoint of resvision (weights "
-                    "only?); start from weights with --pretrained instead"
-                )
-        if resume is None and ckpt_dir.is_dir() and any(ckpt_dir.glob("*.pt")):
-            raise UsageError(
-                f"run folder {str(run_dir)!r} already holds checkpoints; continue it with "
-                f"--resume {run_dir}, or choose another --output"
-            )
-        env = environment(cfg.train.seed, str(device))
-        if resumed_dir is not None:
-            env["resumed_from"] = str(resume) if resume else None
-        if world > 1:
-            env["world_size"] = world
-            env["global_batch"] = cfg.train.batch_size * world * cfg.train.accumulate_grad_batches
-        if main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt_dir.mkdir(exist_ok=True)
 
-        from resvision.engine.fit import seed_everything
+def _find_resume_target(run: _Run, resumed_dir: Path | None) -> None:
+    """The checkpoint ``--resume`` means (checked to be a readable training checkpoint), the
+    refusal to start over in a folder holding checkpoints, and the run's env.json content."""
+    from resvision.cli import runinfo
+    from resvision.engine.checkpoint import is_training_checkpoint, load_checkpoint
 
-        # Seeded before the network is built, so that --seed fixes the initial weights too (a
-        # resumed run takes its weights and random states from the checkpoint instead).
-        seed_everything(cfg.train.seed)
-        with distributed.main_process_first():  # pretrained weights: one download per machine
-            network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
-        model = resvision.Model(network, device=device)
-        # Each process trains on its shard: len // world samples per epoch (see data.sampling).
-        spe = steps_per_epoch(
-            len(data.train) // world, cfg.train.batch_size, cfg.train.accumulate_grad_batches
-        )
-        schedule = build_schedule(cfg, spe, world)
-        optimizer = build_optimizer(cfg.optim, model.network, schedule, spe)
-        loss = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
-        topk = (1, 5) if len(data.classes) > 5 else (1,)
-        model.prepare(
-            optimizer,
-            loss,
-            metrics.Accuracy(topk=topk),
-            amp_configs=amp_setting(cfg.train.amp, device),
-            channels_last=cfg.train.channels_last,
-            compile=cfg.train.compile,
-        )
-        model.identity = runinfo.run_identity(cfg, data)
-        # config.yaml and env.json are written when training begins, after fit has checked a
-        # resume's settings: a refused resume leaves the run folder as it was.
-        info = runinfo.RunInfo(cfg, data, files={CONFIG_FILE: dump_yaml(cfg), ENV_FILE: env})
-        cbks: list[Any] = [callbacks.JSONLLogger(run_dir, filename=METRICS_FILE), info]
-        ema = callbacks.EMA(decay=cfg.train.ema_decay) if cfg.train.ema_decay else None
-        if ema is not None:
-            cbks.append(ema)
-        if cfg.model.freeze_backbone:
-            cbks.append(callbacks.FreezeBackbone(unfreeze_at_epoch=cfg.model.unfreeze_epoch))
-        started_from = describe_pretrained(network)
-        if started_from:
-            say(started_from, flush=True)
-
-        say(
-            f"training {cfg.model.name} on {data.description} ({len(data.train)} images, "
-            f"{len(data.classes)} classes) for {cfg.train.epochs} epochs on {device}"
-            + (
-                f" and {world - 1} more processes (global batch {env['global_batch']})"
-                if world > 1
-                else ""
-            )
-            + (f", at most {cfg.train.max_steps} steps" if cfg.train.max_steps else "")
-            + f"\nrun folder: {run_dir}",
-            flush=True,
-        )
-        started = time.perf_counter()
+    cfg = run.cfg
+    resume = runinfo.resume_target(cfg.output.resume, run.run_dir)
+    if resume is None and cfg.output.resume not in (None, "auto"):
+        raise UsageError(f"--resume {cfg.output.resume!r}: no checkpoint found there")
+    if resume is not None:  # unreadable, unsafe (pickled code) or weights only: say so now
         try:
-            model.fit(
-                data.train,
-                data.eval,
-                batch_size=cfg.train.batch_size,
-                epochs=cfg.train.epochs,
-                eval_freq=cfg.train.eval_freq,
-                log_freq=cfg.train.log_freq,
-                save_dir=ckpt_dir,
-                save_freq=cfg.train.save_freq,
-                save_steps=cfg.train.save_steps,
-                verbose=2 if not sys.stdout.isatty() else 1,
-                num_workers=cfg.data.num_workers,
-                callbacks=cbks,
-                accumulate_grad_batches=cfg.train.accumulate_grad_batches,
-                num_iters=cfg.train.max_steps,
-                resume=resume,
-                seed=cfg.train.seed,
-                sync_bn=cfg.train.sync_bn,
-            )
-        except ResumeMismatchError as err:
+            saved = load_checkpoint(resume, mmap=True)
+        except (ValueError, OSError) as err:
+            raise UsageError(f"--resume: {err}") from None
+        if not is_training_checkpoint(saved):
             raise UsageError(
-                f"--resume {run_dir}: {err}\nresume as it was with `resvision train --resume "
-                f"{run_dir}` (plus --epochs, --max-steps or other settings that may change)"
-            ) from None
-        except KeyboardInterrupt:
-            say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
-            return EXIT_INTERRUPTED
-        except SystemExit:  # SIGTERM (a scheduler's time limit): the engine saved last.pt first
-            say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+                f"--resume {str(resume)!r} is not a training checkpoint of resvision (weights "
+                "only?); start from weights with --pretrained instead"
+            )
+    if resume is None and run.ckpt_dir.is_dir() and any(run.ckpt_dir.glob("*.pt")):
+        raise UsageError(
+            f"run folder {str(run.run_dir)!r} already holds checkpoints; continue it with "
+            f"--resume {run.run_dir}, or choose another --output"
+        )
+    run.resume = resume
+    run.env = environment(cfg.train.seed, str(run.device))
+    if resumed_dir is not None:
+        run.env["resumed_from"] = str(resume) if resume else None
+    if run.world > 1:
+        run.env["world_size"] = run.world
+        run.env["global_batch"] = (
+            cfg.train.batch_size * run.world * cfg.train.accumulate_grad_batches
+        )
+    if run.main:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        run.ckpt_dir.mkdir(exist_ok=True)
+
+
+def _build_model(run: _Run) -> tuple[Any, Any]:
+    """The network, optimizer, schedule, loss and metrics of the recipe, prepared; the EMA
+    callback when the recipe averages weights."""
+    import torch
+
+    import resvision
+    from resvision import callbacks, metrics
+    from resvision.cli import runinfo
+    from resvision.cli.build import (
+        amp_setting,
+        build_network,
+        build_optimizer,
+        build_schedule,
+        describe_pretrained,
+        steps_per_epoch,
+    )
+    from resvision.engine import distributed
+    from resvision.engine.fit import seed_everything
+
+    cfg, data = run.cfg, run.data
+    # Seeded before the network is built, so that --seed fixes the initial weights too (a
+    # resumed run takes its weights and random states from the checkpoint instead).
+    seed_everything(cfg.train.seed)
+    with distributed.main_process_first():  # pretrained weights: one download per machine
+        network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
+    model = resvision.Model(network, device=run.device)
+    # Each process trains on its shard: len // world samples per epoch (see data.sampling).
+    spe = steps_per_epoch(
+        len(data.train) // run.world, cfg.train.batch_size, cfg.train.accumulate_grad_batches
+    )
+    optimizer = build_optimizer(cfg.optim, model.network, build_schedule(cfg, spe, run.world), spe)
+    model.prepare(
+        optimizer,
+        torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing),
+        metrics.Accuracy(topk=(1, 5) if len(data.classes) > 5 else (1,)),
+        amp_configs=amp_setting(cfg.train.amp, run.device),
+        channels_last=cfg.train.channels_last,
+        compile=cfg.train.compile,
+    )
+    model.identity = runinfo.run_identity(cfg, data)
+    started_from = describe_pretrained(network)
+    if started_from:
+        run.say(started_from, flush=True)
+    ema = callbacks.EMA(decay=cfg.train.ema_decay) if cfg.train.ema_decay else None
+    return model, ema
+
+
+def _callbacks(run: _Run, ema: Any) -> list[Any]:
+    from resvision import callbacks
+    from resvision.cli import runinfo
+
+    cfg = run.cfg
+    # config.yaml and env.json are written when training begins, after fit has checked a
+    # resume's settings: a refused resume leaves the run folder as it was.
+    files = {CONFIG_FILE: dump_yaml(cfg), ENV_FILE: run.env}
+    cbks: list[Any] = [
+        callbacks.JSONLLogger(run.run_dir, filename=METRICS_FILE),
+        runinfo.RunInfo(cfg, run.data, files=files),
+    ]
+    if ema is not None:
+        cbks.append(ema)
+    if cfg.model.freeze_backbone:
+        cbks.append(callbacks.FreezeBackbone(unfreeze_at_epoch=cfg.model.unfreeze_epoch))
+    return cbks
+
+
+def _announce(run: _Run) -> None:
+    cfg, data, world = run.cfg, run.data, run.world
+    run.say(
+        f"training {cfg.model.name} on {data.description} ({len(data.train)} images, "
+        f"{len(data.classes)} classes) for {cfg.train.epochs} epochs on {run.device}"
+        + (
+            f" and {world - 1} more processes (global batch {run.env['global_batch']})"
+            if world > 1
+            else ""
+        )
+        + (f", at most {cfg.train.max_steps} steps" if cfg.train.max_steps else "")
+        + f"\nrun folder: {run.run_dir}",
+        flush=True,
+    )
+
+
+def _fit(run: _Run, model: Any, ema: Any) -> int | None:
+    """Train; None when training ended, else the exit code of how it stopped."""
+    from resvision.cli import runinfo
+    from resvision.engine import distributed
+    from resvision.engine.checkpoint import CheckpointWriteError
+    from resvision.engine.identity import ResumeMismatchError
+    from resvision.engine.loops import NonFiniteLossError
+
+    cfg, run_dir, ckpt_dir = run.cfg, run.run_dir, run.ckpt_dir
+    cbks = _callbacks(run, ema)
+    _announce(run)
+    try:
+        model.fit(
+            run.data.train,
+            run.data.eval,
+            batch_size=cfg.train.batch_size,
+            epochs=cfg.train.epochs,
+            eval_freq=cfg.train.eval_freq,
+            log_freq=cfg.train.log_freq,
+            save_dir=ckpt_dir,
+            save_freq=cfg.train.save_freq,
+            save_steps=cfg.train.save_steps,
+            verbose=2 if not sys.stdout.isatty() else 1,
+            num_workers=cfg.data.num_workers,
+            callbacks=cbks,
+            accumulate_grad_batches=cfg.train.accumulate_grad_batches,
+            num_iters=cfg.train.max_steps,
+            resume=run.resume,
+            seed=cfg.train.seed,
+            sync_bn=cfg.train.sync_bn,
+        )
+    except ResumeMismatchError as err:
+        raise UsageError(
+            f"--resume {run_dir}: {err}\nresume as it was with `resvision train --resume "
+            f"{run_dir}` (plus --epochs, --max-steps or other settings that may change)"
+        ) from None
+    except KeyboardInterrupt:
+        run.say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit:  # SIGTERM (a scheduler's time limit): the engine saved last.pt first
+        run.say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+        raise
+    except RuntimeError as err:
+        if (
+            run.world == 1
+            or not distributed.is_peer_failure(err)
+            or getattr(run.args, "debug", False)
+        ):
             raise
-        except RuntimeError as err:
-            if world == 1 or not distributed.is_peer_failure(err) or getattr(args, "debug", False):
-                raise
-            # Another process died or hung: its own error and the launcher's report say more.
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            print(
-                f"resvision: rank {distributed.rank()}: lost contact with another process ({first}); "
-                "the launcher reports which process failed first",
-                file=sys.stderr,
-            )
-            distributed.abandon()  # exits: tearing down a broken process group can abort
-        except (NonFiniteLossError, CheckpointWriteError) as err:
-            print(f"resvision: training stopped: {err}", file=sys.stderr)
-            say(
-                f"checkpoints written before the failure are kept in {ckpt_dir}; continue with "
-                f"`resvision train --resume {run_dir}` once the cause is fixed",
-                file=sys.stderr,
-            )
-            return 1
-        train_seconds = time.perf_counter() - started
-        if not main:
-            # fit ended with a barrier: final.pt is written. Every process predicts its share of the
-            # final evaluation (Model.predict splits the data set and gathers); rank 0 reports.
-            final_evaluation(
-                model, data, run_dir, cfg, callbacks=[ema] if ema else None, write=False
-            )
-            return 0
+        # Another process died or hung: its own error and the launcher's report say more.
+        from resvision.engine.memory import peer_out_of_memory
 
-        started = time.perf_counter()
-        try:
-            with _stop_on_sigterm():
-                evaluation = final_evaluation(
-                    model, data, run_dir, cfg, callbacks=[ema] if ema else None
-                )
-        except (KeyboardInterrupt, SystemExit) as err:  # training is done: final.pt is there
-            print(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
-            return EXIT_INTERRUPTED if isinstance(err, KeyboardInterrupt) else 143
-        env = read_json(run_dir / ENV_FILE) or env
-        env.update(runinfo.timing(run_dir / METRICS_FILE, train_seconds))
-        env["eval_seconds"] = time.perf_counter() - started
-        env["ended"] = runinfo.now_iso()
-        write_json(run_dir / ENV_FILE, env)
-        report = None
-        if cfg.output.report:
-            from resvision.report import build_report
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        why = peer_out_of_memory()  # a peer that ran out of memory left its message
+        print(
+            f"resvision: rank {distributed.rank()}: lost contact with another process ({first}); "
+            + (
+                f"a peer reported: {why}"
+                if why
+                else "the launcher reports which process failed first"
+            ),
+            file=sys.stderr,
+        )
+        distributed.abandon()  # exits: tearing down a broken process group can abort
+    except (NonFiniteLossError, CheckpointWriteError) as err:
+        print(f"resvision: training stopped: {err}", file=sys.stderr)
+        run.say(
+            f"checkpoints written before the failure are kept in {ckpt_dir}; continue with "
+            f"`resvision train --resume {run_dir}` once the cause is fixed",
+            file=sys.stderr,
+        )
+        return 1
+    return None
 
-            report = build_report(run_dir)
-        print(runinfo.finished_message(run_dir, ckpt_dir, evaluation, report, env))
+
+def _finish(run: _Run, model: Any, ema: Any, train_seconds: float) -> int:
+    """The final evaluation (every process predicts its share), env.json, the report and the
+    closing lines (rank 0)."""
+    from resvision.cli import runinfo
+    from resvision.cli.evaluate import final_evaluation
+
+    cfg, run_dir, ckpt_dir = run.cfg, run.run_dir, run.ckpt_dir
+    extra = [ema] if ema else None
+    if not run.main:
+        # fit ended with a barrier: final.pt is written. Every process predicts its share of the
+        # final evaluation (Model.predict splits the data set and gathers); rank 0 reports.
+        final_evaluation(model, run.data, run_dir, cfg, callbacks=extra, write=False)
         return 0
+    started = time.perf_counter()
+    try:
+        with _stop_on_sigterm():
+            evaluation = final_evaluation(model, run.data, run_dir, cfg, callbacks=extra)
+    except (KeyboardInterrupt, SystemExit) as err:  # training is done: final.pt is there
+        print(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
+        return EXIT_INTERRUPTED if isinstance(err, KeyboardInterrupt) else 143
+    env = read_json(run_dir / ENV_FILE) or run.env
+    env.update(runinfo.timing(run_dir / METRICS_FILE, train_seconds))
+    env["eval_seconds"] = time.perf_counter() - started
+    env["ended"] = runinfo.now_iso()
+    write_json(run_dir / ENV_FILE, env)
+    report = None
+    if cfg.output.report:
+        from resvision.report import build_report
+
+        report = build_report(run_dir)
+    print(runinfo.finished_message(run_dir, ckpt_dir, evaluation, report, env))
+    return 0
 
 
 @contextlib.contextmanager
@@ -385,12 +457,9 @@ def _run_folder_lock(run_dir: Path, main: bool) -> Any:
         raise UsageError(f"--output {str(run_dir)!r}: {err}") from None
 
 
-def _silent(*args: Any, **kwargs: Any) -> None:
-    """``print`` on the processes other than rank 0."""
-
-
 def _process_device(name: str) -> Any:
     """This process's device; under torchrun also its process group (so rank is known)."""
+    from resvision.cli.build import resolve_device_name
     from resvision.engine import distributed
 
     try:

@@ -119,6 +119,17 @@ class Model:
         self._prepared = False
         self._session: FitSession | None = None
 
+    @property
+    def optimizer(self) -> torch.optim.Optimizer | None:
+        """The optimizer given to ``prepare`` (None before): what callbacks adjust."""
+        return self._optimizer
+
+    @property
+    def progress(self) -> loops.TrainProgress | None:
+        """Where the current (or last) ``fit`` is: ``epoch``, ``batch`` in the epoch and
+        ``global_step`` (optimizer steps); None before the first ``fit``."""
+        return self._session.progress if self._session is not None else None
+
     # ------------------------------------------------------------------ configuration
     def prepare(
         self,
@@ -339,18 +350,14 @@ class Model:
             ...     model.fit(data, batch_size=8, epochs=3, save_dir=d, verbose=0, resume="auto")
             ['0.pt', '1.pt', 'final.pt']
         """
-        from resvision.engine.fit import run_fit
+        from resvision.engine.trainer import FitOptions, Trainer
 
         main = distributed.is_main_process()  # also before fit starts the process group
         if verbose and main and not self._settings_reported and self.auto_settings is not None:
             if self.auto_settings.chosen:
                 print(self.auto_settings.describe(), flush=True)
             self._settings_reported = True
-
-        run_fit(
-            self,
-            train_data=train_data,
-            eval_data=eval_data,
+        options = FitOptions.from_fit(
             batch_size=batch_size,
             epochs=epochs,
             eval_freq=eval_freq,
@@ -361,7 +368,6 @@ class Model:
             drop_last=drop_last,
             shuffle=shuffle,
             num_workers=num_workers,
-            callbacks=callbacks,
             accumulate_grad_batches=accumulate_grad_batches,
             num_iters=num_iters,
             resume=resume,
@@ -369,6 +375,7 @@ class Model:
             save_steps=save_steps,
             sync_bn=sync_bn,
         )
+        Trainer(self, train_data, eval_data, callbacks, options).fit()
 
     def evaluate(
         self,
@@ -626,8 +633,7 @@ class Model:
             ...     model.load(os.path.join(d, "checkpoint/test"))
             test.pt
         """
-        dist = torch.distributed
-        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+        if not distributed.is_main_process():
             return None
         file = checkpoint_path(path)
         if not training:

@@ -20,14 +20,36 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from resvision.engine.checkpoint import capture_rng_state, clone_tree, restore_rng_state, to_safe
+from resvision.engine import data_parallel, distributed
+from resvision.engine.checkpoint import (
+    capture_rng_state,
+    clone_tree,
+    describe_skipped,
+    existing_checkpoint_path,
+    find_latest_checkpoint,
+    is_training_checkpoint,
+    load_checkpoint,
+    restore_rng_state,
+    to_safe,
+)
+from resvision.engine.identity import (
+    ResumeMismatchError,
+    architecture_differences,
+    compare_for_resume,
+)
 from resvision.engine.loops import LossTracker, StepRunner, TrainProgress
+
+if TYPE_CHECKING:
+    from resvision.engine.model import Model
 
 
 @dataclass
@@ -265,3 +287,111 @@ def restore_grads(runner: StepRunner, grads: list[torch.Tensor | None] | None) -
         )
     for p, g in zip(params, grads):
         p.grad = None if g is None else g.to(device=p.device, dtype=p.dtype)
+
+
+def load_resume_checkpoint(resume: Any, save_dir: Any, verbose: int) -> dict[str, Any] | None:
+    """The checkpoint ``fit(resume=...)`` continues from: a path, or the newest readable one of
+    ``save_dir`` for ``'auto'`` (damaged newer ones are named in a warning); None to start anew.
+
+    Raises:
+        ValueError: ``'auto'`` without ``save_dir``, or a file that is not a training checkpoint.
+        TypeError: ``resume`` is not None, ``'auto'`` or a path.
+        FileNotFoundError: no such checkpoint.
+    """
+    if resume is None or resume is False:
+        return None
+    if isinstance(resume, str) and resume == "auto":
+        if save_dir is None:
+            raise ValueError("resume='auto' needs save_dir: the folder to look for checkpoints in")
+        # Rank 0 chooses, so that every process resumes from the same file.
+        skipped: list[tuple[Path, str]] = []
+        found = find_latest_checkpoint(save_dir, skipped) if distributed.rank() == 0 else None
+        if skipped:  # a damaged newer checkpoint: never fall back without saying so
+            warnings.warn(describe_skipped(skipped, found), stacklevel=4)
+        path = distributed.broadcast_object(found)
+        if path is None:
+            if verbose:
+                print(
+                    f"resume='auto': no checkpoint in {os.fspath(save_dir)!r}, starting from scratch"
+                )
+            return None
+    elif isinstance(resume, (str, os.PathLike)):
+        path = resume
+    else:
+        raise TypeError(
+            f"resume must be None, 'auto' or a checkpoint path, got {type(resume).__name__}"
+        )
+    data_parallel.check_visible_everywhere(path, _exists(path))
+    ckpt = load_checkpoint(path)  # onto the CPU; load_state_dict copies to each device
+    if not is_training_checkpoint(ckpt):
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a resvision training checkpoint (it may be weights only, "
+            "written with save(training=False)); use model.load() for weights"
+        )
+    if verbose:
+        p = ckpt["progress"]
+        print(
+            f"resuming from {os.fspath(path)!r}: epoch {p['epoch']}, step {p['batch']}, "
+            f"global step {p['global_step']}"
+        )
+    return ckpt
+
+
+def _exists(path: Any) -> bool:
+    try:
+        existing_checkpoint_path(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def check_resume_settings(
+    model: Model, ckpt: dict[str, Any], session: FitSession, verbose: int
+) -> None:
+    """Compare the run that resumes with the checkpoint's (``identity.RESUME_RULES``) before
+    anything is restored or written: refuse, warn about or list each difference.
+
+    Raises:
+        ResumeMismatchError: another network, other batches, other classes, another recipe.
+    """
+    check = compare_for_resume(
+        ckpt.get("config") or {}, ckpt.get("identity"), model._config(session), session.identity
+    )
+    network = architecture_differences(ckpt["model"], model.network)
+    refused = check.refused + [f"network: {line}" for line in network]
+    if refused:
+        shown = refused[:8] + ([f"... and {len(refused) - 8} more"] if len(refused) > 8 else [])
+        raise ResumeMismatchError(
+            "cannot resume this checkpoint with other settings; it continues only as the run it "
+            "was (resume with the settings it was saved with):\n  " + "\n  ".join(shown),
+            refused,
+        )
+    for line in check.warned:
+        warnings.warn(f"resuming with another setting: {line}", stacklevel=4)
+    if check.applied and verbose:
+        print("resuming with changed settings: " + "; ".join(check.applied), flush=True)
+
+
+def restore_training_state(
+    model: Model,
+    runner: StepRunner,
+    session: FitSession,
+    ckpt: dict[str, Any],
+    own: dict[str, Any],
+) -> None:
+    """Weights, optimizer, schedule, scaler, progress and gradients (before on_train_begin)."""
+    model.network.load_state_dict(ckpt["model"])
+    if ckpt.get("optimizer"):
+        runner.optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler = carried_scheduler(runner.optimizer)
+    if scheduler is not None and ckpt.get("scheduler"):
+        scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt.get("scaler"):
+        if runner.scaler is None:
+            warnings.warn(
+                "the checkpoint has a loss-scaler state but amp fp16 is off", stacklevel=4
+            )
+        else:
+            runner.scaler.load_state_dict(ckpt["scaler"])
+    session.progress.load_state_dict(ckpt["progress"])
+    restore_grads(runner, own.get("grads"))

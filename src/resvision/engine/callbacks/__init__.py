@@ -3,8 +3,9 @@
 Public as :mod:`resvision.callbacks`.
 """
 
-from .base import Callback, CallbackList, config_callbacks
+from .base import Callback, CallbackList
 from .checkpointing import EarlyStopping, ModelCheckpoint
+from .defaults import config_callbacks
 from .ema import EMA
 from .finetune import FreezeBackbone
 from .loggers import JSONLLogger, TensorBoard

@@ -7,7 +7,9 @@ import os
 import warnings
 from typing import Any
 
-from .base import Callback, is_main_process, monitor_value
+from resvision.engine.distributed import is_main_process
+
+from .base import Callback, monitor_value
 
 __all__ = ["EarlyStopping", "ModelCheckpoint", "MonitorCallback", "resolve_mode"]
 

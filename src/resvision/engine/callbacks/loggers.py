@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .base import Callback, is_main_process, to_scalar
+from resvision.engine.distributed import is_main_process
+
+from .base import Callback, to_scalar
 
 __all__ = ["JSONLLogger", "TensorBoard"]
 

@@ -7,8 +7,10 @@ from typing import Any
 
 import torch
 
+from resvision.engine.distributed import is_main_process
+
 from ..schedules import LRScheduler as Schedule
-from .base import Callback, find_optimizer, is_main_process
+from .base import Callback, find_optimizer
 from .checkpointing import MonitorCallback
 
 __all__ = ["LRScheduler", "ReduceLROnPlateau"]

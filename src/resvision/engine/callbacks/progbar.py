@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .base import Callback, is_main_process, to_scalar
+from resvision.engine.distributed import is_main_process
+
+from .base import Callback, to_scalar
 
 __all__ = ["ProgBarLogger"]
 

@@ -8,6 +8,7 @@ same samples per optimizer step.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from resvision import callbacks
 from resvision.engine import distributed
 from resvision.engine.checkpoint import checkpoint_differences
 from resvision.metrics import Accuracy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: resume_proof
+from resume_proof import BatchTrace
 
 GLOBAL_BATCH = 12
 
@@ -79,22 +83,15 @@ def prepared(network: nn.Module, lr: float = 0.1) -> resvision.Model:
     return model
 
 
-class Record(callbacks.Callback):
-    """Keeps the epoch-end and eval-end logs, and the (epoch, step) of each training batch."""
+class Record(BatchTrace):
+    """Keeps the epoch-end and eval-end logs, and (``BatchTrace``) the (epoch, step) of each
+    training batch."""
 
     def __init__(self) -> None:
         super().__init__()
         self.epochs: list[dict[str, Any]] = []
         self.evals: list[dict[str, Any]] = []
         self.eval_seen = 0  # samples this process evaluated
-        self.batches: list[tuple[int, int]] = []
-        self._epoch = -1
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._epoch = epoch
-
-    def on_train_batch_end(self, step: int, logs: dict[str, Any] | None = None) -> None:
-        self.batches.append((self._epoch, step))
 
     def on_eval_batch_end(self, step: int, logs: dict[str, Any] | None = None) -> None:
         self.eval_seen += int((logs or {})["batch_size"])

@@ -29,8 +29,10 @@ from resvision.report.runfolder import (
 
 #: Key of the RunInfo state inside a checkpoint's ``callbacks`` dict.
 STATE_KEY = "resvision.cli.RunInfo"
-#: Checkpoints ``eval`` / ``predict`` take from a run folder, in this order of preference.
-PREFERRED = ("best.pt", "final.pt", "last.pt")
+#: Checkpoints ``eval`` / ``predict`` take from a run folder, in this order of preference:
+#: the best model (``EarlyStopping(save_best_model=True)`` writes ``best_model``, Paddle's name),
+#: the trained one, the last resume point.
+PREFERRED = ("best_model.pt", "final.pt", "last.pt")
 
 
 class RunInfo(Callback):

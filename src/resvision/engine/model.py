@@ -302,7 +302,7 @@ class Model:
             log_freq: Steps between logs (loss, metrics, images/s). Reading those values waits
                 for the device, so other steps run without reading anything back.
             save_dir: Folder for checkpoints: ``{epoch}.pt`` every ``save_freq`` epochs,
-                ``final.pt``, ``best.pt`` (when monitored), ``last.pt`` (``save_steps``,
+                ``final.pt``, ``best_model.pt`` (``EarlyStopping``), ``last.pt`` (``save_steps``,
                 interruptions). None saves nothing.
             save_freq: Epochs between epoch checkpoints.
             verbose: 0 silent, 1 progress bar, 2 one line per log, 3 with timings.

@@ -7,7 +7,7 @@ Layout (every file written atomically)::
       env.json           versions of Python, resvision, torch, numpy, pillow; git commit; seed;
                          device; the command line; start and end times
       metrics.jsonl      one JSON object per logged step / epoch / evaluation
-      checkpoints/       epoch_N.pt, final.pt (model, optimizer, schedule, RNG states)
+      checkpoints/       {epoch}.pt, final.pt, last.pt (model, optimizer, schedule, RNG states)
       evaluation.json    final test loss, top-1/top-5, confusion matrix, per-class accuracy
       misclassified.npz  the misclassified test images shown in the report
       report.html        a self-contained page (plots embedded)

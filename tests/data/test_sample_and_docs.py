@@ -1,8 +1,6 @@
 """The embedded sample, the tutorial's data lines, and the runnable Examples blocks."""
 
-import doctest
 import hashlib
-import importlib
 
 import numpy as np
 import pytest
@@ -49,32 +47,3 @@ def test_tutorial_data_lines():
     xf, yf = next(iter(loader))
     xs, ys = next(iter(build_loader(train, 64, shuffle=True, seed=0, fast=False)))
     assert torch.equal(yf, ys) and torch.equal(xf, xs)
-
-
-DOC_MODULES = [
-    "resvision.data.backend",
-    "resvision.data.images",
-    "resvision.data.cache",
-    "resvision.data.sampling",
-    "resvision.data.transforms",
-    "resvision.data.augmentations",
-    "resvision.data.batch_transforms",
-    "resvision.data.loader",
-    "resvision.data.epoch_context",
-    "resvision.data.datasets.sample",
-    "resvision.data.datasets.cifar",
-    "resvision.data.datasets.mnist",
-    "resvision.data.datasets.folder",
-    "resvision.datasets",
-    "resvision.transforms",
-]
-
-
-@pytest.mark.parametrize("name", DOC_MODULES)
-def test_examples_blocks_run(name, monkeypatch):
-    monkeypatch.setattr(
-        "resvision.data.datasets.download.DOWNLOAD_TIMEOUT_S", 0.01, raising=True
-    )  # the download examples must fail fast offline
-    module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0

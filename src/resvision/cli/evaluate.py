@@ -232,6 +232,11 @@ def run_eval(args: argparse.Namespace) -> int:
     from resvision.report.runfolder import write_json
 
     file, info, checkpoint = load_run(args.checkpoint)
+    if info.get("data_known") is False and not args.data:
+        raise UsageError(
+            f"{str(file)!r} was trained in Python on data resvision cannot name: give the data "
+            "to evaluate on with --data (a data set name or a folder)"
+        )
     cfg = Config.from_dict(info["config"])
     if args.data:
         cfg.data.name = args.data

@@ -204,12 +204,71 @@ def load_run(path_text: str) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     info = None
     if is_training_checkpoint(obj):
         info = (obj.get("callbacks") or {}).get(STATE_KEY)
+        if info is None and obj.get("identity"):  # saved by Model.fit in Python
+            info = info_from_identity(file, obj["identity"])
     if info is None:
         raise UsageError(
             f"{str(file)!r} does not say which model and classes it holds: it was not written "
-            "by `resvision train` (in Python, load it with resvision.Model(net).load(path))"
+            "by `resvision train` or `Model.fit` (in Python, load it with "
+            "resvision.Model(net).load(path))"
         )
     return file, info, obj
+
+
+def info_from_identity(file: Path, identity: dict[str, Any]) -> dict[str, Any]:
+    """The run description of a checkpoint written by ``Model.fit`` in Python, from the run
+    identity the engine stores (:mod:`resvision.engine.identity`).
+
+    The network must come from the model zoo (its builders tag it with its name) and the
+    training data must have named its classes (``dataset.classes``), or the script must have set
+    them (``model.identity = {'model': ..., 'classes': [...]}``). Without recorded
+    preprocessing, the model's natural input size and ImageNet's statistics are assumed, and
+    said on stderr.
+
+    Raises:
+        UsageError: the model or the classes are unknown; the message says how to record them.
+    """
+    from resvision.cli.config import DATA_NAMES
+    from resvision.cli.data_setup import STATS, Preprocess
+    from resvision.models import model_info
+
+    name, classes = identity.get("model"), identity.get("classes")
+    if not name:
+        raise UsageError(
+            f"{str(file)!r} does not name its model: its network was not built by resvision's "
+            "model zoo. Before fit, set model.identity = {'model': NAME} (a name from "
+            "`resvision models`) for a network that is one of them"
+        )
+    if not classes:
+        n = identity.get("num_classes")
+        raise UsageError(
+            f"{str(file)!r} does not name its {n or ''} classes: the training data had no "
+            "`classes`. Before fit, set model.identity = {'classes': [...]} (in label order)"
+        )
+    pre = identity.get("preprocess")
+    if not pre:
+        channels, _, side = model_info(name).input_size
+        mean, std = STATS["imagenet"]
+        if channels != len(mean):
+            mean, std = (sum(mean) / len(mean),) * channels, (sum(std) / len(std),) * channels
+        pre = Preprocess(channels, side, None, list(mean), list(std)).to_dict()
+        print(
+            f"resvision: note: {file.name} records no preprocessing; assuming {side}x{side} "
+            f"inputs normalised with ImageNet's mean and std (set model.identity = "
+            "{'preprocess': {...}} before fit to record yours)",
+            file=sys.stderr,
+        )
+    source = identity.get("data_source")
+    known = source in DATA_NAMES
+    data = source if known else "sample"
+    return {
+        "model": name,
+        "classes": list(classes),
+        "preprocess": pre,
+        "data": data,
+        "data_known": known,  # else eval asks for --data
+        "config": Config.from_dict({"model": {"name": name}, "data": {"name": data}}).to_dict(),
+    }
 
 
 def now_iso() -> str:

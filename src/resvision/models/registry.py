@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -80,7 +81,8 @@ def register_model(
         num_classes: the constructor's default number of classes.
 
     Returns:
-        The decorator; it returns the function unchanged.
+        The decorator; it returns the function wrapped so that the network it builds carries
+        its registry name (``net.model_name``), with the same signature and docstring.
 
     Raises:
         ValueError: the name is already registered, or ``input_size`` is not three positive ints.
@@ -106,15 +108,24 @@ def register_model(
                 f"{existing.__qualname__}); choose another name"
             )
         doc = (fn.__doc__ or "").strip().splitlines()
+
+        @functools.wraps(fn)
+        def build(*args: Any, **kwargs: Any) -> nn.Module:
+            net = fn(*args, **kwargs)
+            # The network knows its registry name: the engine writes it into every checkpoint
+            # (identity.model), so eval/predict/export can rebuild it from the file alone.
+            net.model_name = key
+            return net
+
         _REGISTRY[key] = ModelInfo(
             name=key,
             family=family,
             input_size=tuple(input_size),  # type: ignore[arg-type]
             num_classes=num_classes,
-            constructor=fn,
+            constructor=build,  # type: ignore[arg-type]
             description=doc[0] if doc else "",
         )
-        return fn
+        return build  # type: ignore[return-value]
 
     return decorator
 

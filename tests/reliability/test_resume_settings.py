@@ -77,10 +77,21 @@ def test_other_data_of_the_same_size_is_warned_about_and_more_epochs_are_applied
 def test_a_checkpoint_without_identity_still_resumes(tmp_path):
     _fit(_model(), tmp_path)
     old = load_checkpoint(tmp_path / "final")
-    del old["identity"]  # written before the identity existed
+    assert old["version"] == 2
+    del old["identity"]  # format version 1: written before the identity existed
+    old["version"] = 1
     torch.save(old, tmp_path / "final.pt")
     _fit(_model(), tmp_path, epochs=2, resume="auto")
     assert load_checkpoint(tmp_path / "final")["progress"]["epoch"] == 2
+
+
+def test_a_checkpoint_of_a_newer_format_is_refused_clearly(tmp_path):
+    _fit(_model(), tmp_path)
+    newer = load_checkpoint(tmp_path / "final")
+    newer["version"] = 99
+    torch.save(newer, tmp_path / "final.pt")
+    with pytest.raises(ValueError, match="format version 99; this resvision reads versions 1 to 2"):
+        _fit(_model(), tmp_path, epochs=2, resume="auto")
 
 
 def test_every_rule_is_one_of_refuse_apply_warn():

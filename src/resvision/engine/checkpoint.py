@@ -6,7 +6,7 @@ A training checkpoint is one ``torch.save`` file (suffix ``.pt``) holding one di
 key            content
 =============  ==============================================================================
 ``format``     ``'resvision.checkpoint'`` (how :func:`is_training_checkpoint` recognises one)
-``version``    format version, ``1``
+``version``    format version, ``2`` (version 1, without ``identity``, is read too)
 ``model``      ``network.state_dict()``
 ``optimizer``  ``optimizer.state_dict()`` or None
 ``scheduler``  state of the LR schedule the optimizer carries, or None
@@ -19,6 +19,8 @@ key            content
 ``loader``     the train loader's ``state_dict()`` (order and augmentation of the epoch), or, for
                a loader without one, the random states at the start of the epoch
 ``config``     the ``fit`` arguments, amp level, network and optimizer class names
+``identity``   the run's identity (:mod:`resvision.engine.identity`): model name, classes,
+               data source, size and fingerprint, preprocessing, recipe (version 2)
 ``meta``       ``saved_at`` (ns since the epoch), torch and resvision versions
 ``ranks``      only when written inside an epoch of a distributed run: one
                ``{'metrics', 'grads', 'rng'}`` per rank (the top-level ones are rank 0's), so
@@ -50,7 +52,7 @@ import torch
 from resvision.atomic import fsync_dir
 
 CHECKPOINT_FORMAT = "resvision.checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the run identity; version 1 files are read as well
 CHECKPOINT_SUFFIX = ".pt"
 # Suffixes kept as they are: the path already names a file.
 _FILE_SUFFIXES = (".pt", ".pth", ".ckpt")
@@ -291,8 +293,20 @@ def _load_problem(err: Exception) -> str:
 
 
 def is_training_checkpoint(obj: Any) -> bool:
-    """True when ``obj`` is a resvision training checkpoint dict (not a plain state dict)."""
-    return isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT
+    """True when ``obj`` is a resvision training checkpoint dict (not a plain state dict).
+
+    Raises:
+        ValueError: it is one, of a format version newer than this resvision reads.
+    """
+    if not (isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT):
+        return False
+    version = obj.get("version", 1)
+    if isinstance(version, int) and version > CHECKPOINT_VERSION:
+        raise ValueError(
+            f"this checkpoint has format version {version}; this resvision reads versions 1 to "
+            f"{CHECKPOINT_VERSION}: upgrade resvision to use it"
+        )
+    return True
 
 
 def find_latest_checkpoint(

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["linear_head", "validate_num_classes"]
+__all__ = ["linear_head", "paddle_num_classes", "validate_num_classes"]
 
 
 def validate_num_classes(num_classes: object, *, allow_zero: bool = False) -> int:
@@ -51,6 +51,25 @@ def validate_num_classes(num_classes: object, *, allow_zero: bool = False) -> in
     if num_classes < lowest:
         accepted = "an int >= 0 (0 removes the classifier)" if allow_zero else "an int >= 1"
         raise ValueError(f"num_classes must be {accepted}, got {num_classes}")
+    return num_classes
+
+
+def paddle_num_classes(num_classes: object) -> int:
+    """Check ``num_classes`` as ``paddle.vision.models`` constructors read it.
+
+    Paddle builds no classifier when ``num_classes <= 0``: the network then returns the features
+    its pooling gives (``[N, C, 1, 1]`` with ``with_pool=True``, the last feature map without).
+    Any int is accepted; a bool or a non-int is refused.
+
+    Examples:
+        >>> paddle_num_classes(10), paddle_num_classes(-1)
+        (10, -1)
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise TypeError(
+            f"num_classes must be an int (<= 0: no classifier), got {num_classes!r} "
+            f"of type {type(num_classes).__name__}"
+        )
     return num_classes
 
 

@@ -335,9 +335,9 @@ def run_trial(
         proc = start(train_argv(data, out), env, self_kill_at=self_kill)
         if kind == "startup":
             _kill_after(proc, rng.uniform(0.1, 2.5))
-        elif kind == "random":  # training is about the last third of an uninterrupted run
+        elif kind == "random":  # training is about the last third of a run; margin for load
             _signal_when_training(
-                proc, ckpt, signal.SIGKILL, rng.uniform(0, 0.25 * duration), 3 * duration
+                proc, ckpt, signal.SIGKILL, rng.uniform(0, 0.15 * duration), 3 * duration
             )
         elif kind == "write":
             _kill_when_writing(proc, ckpt, timeout=3 * duration)

@@ -7,13 +7,15 @@ command line start fast):
 >>> net = resvision.models.resnet20(num_classes=10)
 >>> model = resvision.Model(net)
 
-Sub-packages follow the data flow ``cli -> engine -> (models, data)``:
+Sub-packages follow the data flow ``cli -> engine -> components -> (models, data)``:
 
 - :mod:`resvision.models`: networks only (no devices, no data)
 - :mod:`resvision.data`: datasets, transforms and loaders (re-exported as
   :mod:`resvision.datasets` and :mod:`resvision.transforms`)
-- :mod:`resvision.engine`: the training API (re-exported as :class:`resvision.Model`,
-  :mod:`resvision.metrics`, :mod:`resvision.optim`, :mod:`resvision.callbacks`)
+- :mod:`resvision.callbacks`, :mod:`resvision.optim`, :mod:`resvision.metrics`,
+  :mod:`resvision.losses`: the components of a training run, under Paddle's names
+- :mod:`resvision.engine`: the training machinery behind :class:`resvision.Model`
+- :mod:`resvision.export`, :mod:`resvision.report`: ONNX/TorchScript export, run reports
 - :mod:`resvision.cli`: the command line, the only code that parses arguments
 """
 
@@ -32,6 +34,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "metrics": ("resvision.metrics", None),
     "optim": ("resvision.optim", None),
     "callbacks": ("resvision.callbacks", None),
+    "losses": ("resvision.losses", None),
+    "distributed": ("resvision.distributed", None),
     "data": ("resvision.data", None),
     "engine": ("resvision.engine", None),
     "Model": ("resvision.engine.model", "Model"),

@@ -18,8 +18,7 @@ from torch import nn
 from torch.utils.data import Subset, TensorDataset
 
 import resvision
-from resvision import callbacks
-from resvision.engine import distributed
+from resvision import callbacks, distributed
 from resvision.engine.checkpoint import checkpoint_differences
 from resvision.metrics import Accuracy
 

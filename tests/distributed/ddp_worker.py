@@ -16,7 +16,7 @@ from pathlib import Path
 import ddp_cases  # next to this script: on sys.path when it runs
 import torch
 
-from resvision.engine import distributed
+from resvision import distributed
 
 
 def main() -> None:

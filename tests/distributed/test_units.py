@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
+from resvision import distributed
 from resvision.cli.errors import UsageError
 from resvision.cli.launch import check_nproc, describe_failures, worker_arguments
-from resvision.engine import data_parallel, distributed
+from resvision.engine import data_parallel
 from resvision.engine.syncbn import CollectiveBatchNorm, convert_sync_batchnorm
 
 

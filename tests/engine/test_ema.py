@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from resvision.callbacks import EMA, CallbackList
-from resvision.engine.ema import ModelEMA, unwrap_network
+from resvision.callbacks.model_ema import ModelEMA, unwrap_network
 
 
 def scalar_net(value):

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from resvision.engine.losses import CrossEntropyLoss
+from resvision.losses import CrossEntropyLoss
 
 LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
 LABELS = torch.tensor([0, 2])

@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from resvision.engine import metrics as metrics_module
+from resvision.metrics import base as metrics_module
 from resvision.metrics import Accuracy, ConfusionMatrix
 
 PRED = torch.tensor(

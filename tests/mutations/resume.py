@@ -73,7 +73,7 @@ BREAKAGES = (
         "scheduler not restored",
         (
             (
-                "resvision/engine/schedules.py",
+                "resvision/optim/lr.py",
                 'self.last_epoch = int(state["last_epoch"])',
                 ("pass",),
             ),

@@ -207,7 +207,7 @@ import json, os, sys, time
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
-from resvision.engine import distributed
+from resvision import distributed
 from resvision.engine.model import Model
 
 torch.set_num_threads(1)

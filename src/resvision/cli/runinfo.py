@@ -18,7 +18,7 @@ from resvision.callbacks import Callback
 from resvision.cli.config import Config
 from resvision.cli.data_setup import DataBundle
 from resvision.cli.errors import UsageError
-from resvision.engine.distributed import is_main_process
+from resvision.distributed import is_main_process
 from resvision.report.runfolder import (
     CHECKPOINT_DIR,
     METRICS_FILE,

@@ -150,9 +150,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _open_run(args: argparse.Namespace, cfg: Config) -> _Run:
     """The cheap checks, the device, the data (checked to be trainable) and the run folder."""
+    from resvision import distributed
     from resvision.cli.build import check_model_name
     from resvision.cli.data_setup import data_kind, folder_root, folder_splits, open_data
-    from resvision.engine import distributed
     from resvision.models import model_info
 
     if data_kind(cfg.data.name) == "folder":  # the cheap checks first, before torch loads
@@ -220,7 +220,7 @@ def _build_model(run: _Run) -> tuple[Any, Any]:
     import torch
 
     import resvision
-    from resvision import callbacks, metrics
+    from resvision import callbacks, distributed, metrics
     from resvision.cli import runinfo
     from resvision.cli.build import (
         amp_setting,
@@ -230,7 +230,6 @@ def _build_model(run: _Run) -> tuple[Any, Any]:
         describe_pretrained,
         steps_per_epoch,
     )
-    from resvision.engine import distributed
     from resvision.engine.fit import seed_everything
 
     cfg, data = run.cfg, run.data
@@ -298,8 +297,8 @@ def _announce(run: _Run) -> None:
 
 def _fit(run: _Run, model: Any, ema: Any) -> int | None:
     """Train; None when training ended, else the exit code of how it stopped."""
+    from resvision import distributed
     from resvision.cli import runinfo
-    from resvision.engine import distributed
     from resvision.engine.checkpoint import CheckpointWriteError
     from resvision.engine.identity import ResumeMismatchError
     from resvision.engine.loops import NonFiniteLossError
@@ -459,8 +458,8 @@ def _run_folder_lock(run_dir: Path, main: bool) -> Any:
 
 def _process_device(name: str) -> Any:
     """This process's device; under torchrun also its process group (so rank is known)."""
+    from resvision import distributed
     from resvision.cli.build import resolve_device_name
-    from resvision.engine import distributed
 
     try:
         distributed.select_local_device()  # under torchrun: 'auto' / 'cuda' = own GPU

@@ -1,6 +1,6 @@
 """The training loop's side of data parallelism: DDP, exact reductions, per-rank checkpoints.
 
-:mod:`resvision.engine.distributed` starts the process group; this module holds what
+:mod:`resvision.distributed` starts the process group; this module holds what
 ``fit`` and the loops do with it: the DDP wrapper of the network (:class:`DistributedTraining`),
 sums of metric counts and loss totals over the processes (exact distributed evaluation),
 agreeing on when to stop, and the per-rank part of checkpoints written inside an epoch. In a
@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resvision.engine.distributed import (
+from resvision.distributed import (
     all_reduce_numbers,
     communication_device,
     is_distributed,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from resvision.engine import distributed
+from resvision import distributed
 
 if TYPE_CHECKING:
     from resvision.engine.model import Model
@@ -124,14 +124,14 @@ def configure_callbacks(
 ) -> Any:
     """The ``CallbackList`` of a run: the user's callbacks plus Paddle's defaults.
 
-    Built by :func:`resvision.engine.callbacks.defaults.config_callbacks`; then ModelCheckpoint
+    Built by :func:`resvision.callbacks.defaults.config_callbacks`; then ModelCheckpoint
     is moved after every other callback except EMA, so that the checkpoints it writes at the
     end of an epoch hold the state after the other callbacks' end-of-epoch work (a per-epoch
     schedule step, ReduceLROnPlateau): resuming from them must not replay that work.
     """
-    from resvision.engine.callbacks.checkpointing import ModelCheckpoint
-    from resvision.engine.callbacks.defaults import config_callbacks
-    from resvision.engine.callbacks.ema import EMA
+    from resvision.callbacks.checkpointing import ModelCheckpoint
+    from resvision.callbacks.defaults import config_callbacks
+    from resvision.callbacks.ema import EMA
 
     cbk_list = config_callbacks(
         callbacks,

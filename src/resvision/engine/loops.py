@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from resvision.engine import data_parallel, distributed, guards
+from resvision import distributed
+from resvision.engine import data_parallel, guards
 from resvision.engine.amp import AmpSettings
 from resvision.engine.device import move_to_device, synchronize
 from resvision.engine.memory import (

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import torch
 
-from resvision.engine import distributed
+from resvision import distributed
 
 #: What a failed allocation says, matched case-insensitively anywhere in a ``RuntimeError``'s
 #: message (``torch.OutOfMemoryError`` and ``MemoryError`` count whatever they say). Each is an

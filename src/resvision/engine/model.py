@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from resvision.engine import distributed, loops
+from resvision import distributed
+from resvision.engine import loops
 from resvision.engine.amp import AmpSettings, parse_amp_configs
 from resvision.engine.autotune import (
     AutoSettings,
@@ -288,7 +289,7 @@ class Model:
         process loads its shard of a Dataset (``batch_size`` is per process: the global batch
         is ``batch_size * world size``), evaluation counts every sample once over all
         processes, and rank 0 alone prints and writes checkpoints (see
-        :mod:`resvision.engine.distributed`).
+        :mod:`resvision.distributed`).
 
         Args:
             train_data: A Dataset (a loader is built for it: the in-memory fast path when the

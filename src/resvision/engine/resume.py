@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from resvision.engine import data_parallel, distributed
+from resvision import distributed
+from resvision.engine import data_parallel
 from resvision.engine.checkpoint import (
     capture_rng_state,
     clone_tree,

@@ -14,7 +14,7 @@ Order of events in an epoch (the callbacks see Paddle's hooks):
 SIGTERM, ``save_dir/last.pt`` is written at the next step boundary and the signal then takes
 its course; on an exception (a NaN loss included) nothing more is saved.
 
-Under ``torchrun`` (see :mod:`resvision.engine.distributed`) every process runs this same
+Under ``torchrun`` (see :mod:`resvision.distributed`) every process runs this same
 sequence on its shard of the data. Requests to stop (a callback's ``stop_training``, a signal)
 are shared between the processes at logging steps that end an accumulation group and at the
 end of each epoch, so that all stop at the same step.
@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from resvision.engine import data_parallel, distributed, guards, loops
+from resvision import distributed
+from resvision.engine import data_parallel, guards, loops
 from resvision.engine.checkpoint import restore_rng_state
 from resvision.engine.fit import check_int, configure_callbacks, make_loader, seed_everything
 from resvision.engine.fit import split_batch_size as _split_batch_size

@@ -14,8 +14,8 @@ The optimizers are ``torch.optim`` optimizers; any torch optimizer works with
 ``resvision.Model`` too.
 """
 
-from resvision.engine.muon import Muon, muon_param_groups, orthogonalize
-from resvision.engine.optim import (
+from resvision.optim.muon import Muon, muon_param_groups, orthogonalize
+from resvision.optim.optimizers import (
     SGD,
     Adam,
     AdamW,

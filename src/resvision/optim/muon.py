@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .optim import L2Decay, _PaddleOptimizer
-from .schedules import LRScheduler
+from .lr import LRScheduler
+from .optimizers import L2Decay, _PaddleOptimizer
 
 __all__ = ["Muon", "muon_param_groups", "orthogonalize"]
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 
-from resvision.engine.distributed import is_main_process
+from resvision.distributed import is_main_process
+from resvision.optim.lr import LRScheduler as Schedule
 
-from ..schedules import LRScheduler as Schedule
 from .base import Callback, find_optimizer
-from .checkpointing import MonitorCallback
+from .monitor import MonitorCallback
 
 __all__ = ["LRScheduler", "ReduceLROnPlateau"]
 

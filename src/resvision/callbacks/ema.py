@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ema import ModelEMA
 from .base import Callback, find_network, find_optimizer
+from .model_ema import ModelEMA
 
 __all__ = ["EMA"]
 
@@ -24,7 +24,7 @@ class EMA(Callback):
     Args:
         decay: the EMA decay in [0, 1).
         warmup: use ``min(decay, (1 + t) / (10 + t))`` at update t (see
-            :class:`resvision.engine.ema.ModelEMA`).
+            :class:`resvision.callbacks.model_ema.ModelEMA`).
         evaluate_with_ema: swap the average in for evaluation and prediction.
 
     Examples:

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .schedules import LRScheduler
+from .lr import LRScheduler
 
 __all__ = [
     "SGD",

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from resvision.engine.distributed import is_main_process
+from resvision.distributed import is_main_process
 
 from .base import Callback, to_scalar
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from resvision.engine.distributed import is_main_process
+from resvision.distributed import is_main_process
 
 from .base import Callback, to_scalar
 

@@ -1,6 +1,13 @@
-"""Training callbacks (``paddle.callbacks``): hooks called by ``Model.fit`` / ``evaluate``.
+"""Training callbacks with Paddle's names (``paddle.callbacks``): hooks called by ``Model.fit``,
+``evaluate`` and ``predict``.
 
-Public as :mod:`resvision.callbacks`.
+>>> from resvision.callbacks import Callback, EarlyStopping
+>>> EarlyStopping(monitor="acc_top1", patience=3).mode
+'max'
+
+A callback sees the run through ``self.model`` (the :class:`resvision.Model`) and
+``self.params`` (epochs, steps, verbosity), as in Paddle; a callback with state has
+``state_dict`` / ``load_state_dict`` and its state travels in every checkpoint.
 """
 
 from .base import Callback, CallbackList

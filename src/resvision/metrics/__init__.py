@@ -1,0 +1,24 @@
+"""Evaluation metrics with Paddle's protocol (``paddle.metric``): ``compute`` -> ``update`` ->
+``accumulate``.
+
+>>> import torch
+>>> from resvision.metrics import Accuracy
+>>> m = Accuracy(topk=(1, 5))
+>>> m.name()
+['acc_top1', 'acc_top5']
+>>> logits, labels = torch.eye(10), torch.arange(10)
+>>> m.update(m.compute(logits, labels))
+[1.0, 1.0]
+
+- :mod:`~resvision.metrics.base`: the :class:`Metric` protocol, its count states, merging and
+  all-reduce across processes.
+- :mod:`~resvision.metrics.accuracy`: top-k :class:`Accuracy`.
+- :mod:`~resvision.metrics.classification`: :class:`ConfusionMatrix`, :class:`Precision`,
+  :class:`Recall`.
+"""
+
+from .accuracy import Accuracy
+from .base import Metric
+from .classification import ConfusionMatrix, Precision, Recall
+
+__all__ = ["Accuracy", "ConfusionMatrix", "Metric", "Precision", "Recall"]

@@ -30,10 +30,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import resvision
     from resvision.callbacks import Callback
-    from resvision.cli.build import build_network, build_optimizer, build_schedule, steps_per_epoch
-    from resvision.cli.config import resolve
-    from resvision.cli.presets import find_config
     from resvision.data.datasets.base import InMemoryImageDataset
+    from resvision.recipe.build import (
+        build_network,
+        build_optimizer,
+        build_schedule,
+        steps_per_epoch,
+    )
+    from resvision.recipe.config import resolve
+    from resvision.recipe.presets import find_config
     from resvision.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToTensor
 
     cfg = resolve(find_config("fast_cifar10"), {}, [f"train.epochs={args.epochs}"])

@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--device", default=None, help="default: CUDA when available")
     args = p.parse_args(argv)
-    from resvision.cli.data_setup import open_data
     from resvision.engine.device import resolve_device
+    from resvision.recipe.data import open_data
 
     device = resolve_device(args.device)
     if device.type == "cuda":

@@ -69,8 +69,8 @@ def recipe_config(
     root: Path, epochs: int | None = None, seed: int = 0, overrides: tuple[str, ...] = ()
 ) -> Any:
     """The ``fast_cifar10`` preset with the data folder ``root`` (other epochs, ``--set``s)."""
-    from resvision.cli.config import resolve
-    from resvision.cli.presets import find_config
+    from resvision.recipe.config import resolve
+    from resvision.recipe.presets import find_config
 
     sets = [f"data.name={root}", f"train.seed={seed}", *overrides]
     if epochs is not None:
@@ -84,32 +84,13 @@ def train_once(cfg: Any, data: Any, device: torch.device, start: float) -> dict[
     Returns the times (seconds since ``start``) at the end of training and after the final
     evaluation, the test accuracy with the recipe's TTA, and the EMA weights of each epoch.
     """
-    import resvision
-    from resvision import callbacks, metrics
-    from resvision.cli.build import (
-        amp_setting,
-        build_network,
-        build_optimizer,
-        build_schedule,
-        steps_per_epoch,
-    )
     from resvision.engine.device import synchronize
+    from resvision.recipe.training import build_model
 
-    network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
-    model = resvision.Model(network, device=device)
-    accumulate = cfg.train.accumulate_grad_batches
-    spe = steps_per_epoch(len(data.train), cfg.train.batch_size, accumulate)
-    optimizer = build_optimizer(cfg.optim, model.network, build_schedule(cfg, spe), spe)
-    loss = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
-    model.prepare(
-        optimizer,
-        loss,
-        metrics.Accuracy(),
-        amp_configs=amp_setting(cfg.train.amp, device),
-        channels_last=cfg.train.channels_last,
-        compile=cfg.train.compile,
-    )
-    ema = callbacks.EMA(decay=cfg.train.ema_decay) if cfg.train.ema_decay else None
+    # The CLI's own assembly (seeded before the network is built, so train.seed fixes the
+    # initial weights).
+    model, ema, _ = build_model(cfg, data, device)
+    network, accumulate = model.network, cfg.train.accumulate_grad_batches
     clock = _EpochClock(start, ema, network)
     cbks = [clock.callback] if ema is None else [ema, clock.callback]
     with contextlib.redirect_stdout(io.StringIO()):
@@ -122,12 +103,13 @@ def train_once(cfg: Any, data: Any, device: torch.device, start: float) -> dict[
         ema.ema.copy_to(model.network)
     result = model.evaluate(data.eval, batch_size=1000, verbose=0)
     synchronize(device)
+    accuracy = result.get("acc_top1", result.get("acc"))
     return {
         "model": model,
         "train_begin": clock.train_begin,  # network built, data set on the device
         "train_end": train_end,
         "eval_end": time.perf_counter() - start,
-        "test_acc_tta": result["acc"],
+        "test_acc_tta": accuracy,
         "points": clock.points,
         "settings": model.auto_settings.describe() if model.auto_settings else "",
     }
@@ -138,7 +120,7 @@ def train_recipe(
 ) -> dict[str, Any]:
     """Run the preset on the folder ``root``; returns timings, accuracy and the curve."""
     import resvision
-    from resvision.cli.data_setup import open_data
+    from resvision.recipe.data import open_data
 
     cfg = recipe_config(root, epochs, seed, overrides)
     start = time.perf_counter()
@@ -150,7 +132,8 @@ def train_recipe(
     network.tta_level = 0
     for seconds, epoch, state in out["points"]:
         network.load_state_dict(state)
-        acc = model.evaluate(data.eval, batch_size=1000, verbose=0)["acc"]
+        result = model.evaluate(data.eval, batch_size=1000, verbose=0)
+        acc = result.get("acc_top1", result.get("acc"))
         curve.append({"seconds": seconds, "epoch": epoch, "acc_no_tta": acc})
     return {
         "epochs": cfg.train.epochs,

@@ -22,8 +22,8 @@ from resume_proof import (
 )
 
 import resvision
-from resvision.cli.config import resolve
 from resvision.models import create_model
+from resvision.recipe.config import resolve
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from resvision.cli.config import Config, dump_yaml, load_yaml, parse_override, resolve
-from resvision.cli.errors import UsageError, close_names
+from resvision.recipe.config import Config, dump_yaml, load_yaml, parse_override, resolve
+from resvision.recipe.errors import UsageError, close_names
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -110,8 +110,8 @@ def test_parse_override_and_close_names():
 
 
 def test_fast_preset_builds_muon_reflect_translations_and_a_linear_decay():
-    from resvision.cli.build import build_network, build_optimizer, build_schedule
     from resvision.optim import Muon
+    from resvision.recipe.build import build_network, build_optimizer, build_schedule
 
     cfg = resolve(CONFIGS / "fast_cifar10.yaml")
     network = build_network(cfg.model, 10, 3)
@@ -135,8 +135,8 @@ def test_fast_preset_builds_muon_reflect_translations_and_a_linear_decay():
 
 
 def test_crop_padding_and_mode_reach_the_batched_crop():
-    from resvision.cli.data_setup import Preprocess, build_transforms
     from resvision.data.batch_transforms import plan_batched
+    from resvision.recipe.data import Preprocess, build_transforms
 
     cfg = resolve(CONFIGS / "fast_cifar10.yaml")
     pre = Preprocess(size=32, resize=None, mean=[0.5] * 3, std=[0.2] * 3, channels=3)
@@ -162,7 +162,7 @@ def test_yaml_off_is_the_word_off_for_keys_that_take_it(tmp_path):
 
 
 def test_muon_with_zero_lr_and_an_aux_rate_is_refused():
-    from resvision.cli.build import build_network, build_optimizer
+    from resvision.recipe.build import build_network, build_optimizer
 
     cfg = resolve(CONFIGS / "fast_cifar10.yaml", {}, ["optim.lr=0"])
     with pytest.raises(UsageError, match=r"optim\.lr > 0 when optim\.aux_lr is set"):
@@ -180,7 +180,7 @@ def _steps(optimizer, schedule, network, n):
 
 @pytest.mark.parametrize("name", ["momentum", "adamw", "muon"])
 def test_early_params_train_for_their_epochs_then_stay_fixed(name):
-    from resvision.cli.build import build_optimizer, build_schedule
+    from resvision.recipe.build import build_optimizer, build_schedule
 
     torch.manual_seed(0)
     network = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
@@ -203,7 +203,7 @@ def test_early_params_train_for_their_epochs_then_stay_fixed(name):
 
 
 def test_early_params_that_name_nothing_are_refused():
-    from resvision.cli.build import build_optimizer
+    from resvision.recipe.build import build_optimizer
 
     network = torch.nn.Sequential(torch.nn.Linear(3, 4))
     cfg = resolve(None, {}, ["optim.early_params=[whiten.bias]"])

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from resvision.cli.config import Config, dump_yaml
+from resvision.recipe.config import Config, dump_yaml
+from resvision.recipe.runfolder import write_json
 from resvision.report import build_report, plots
 from resvision.report.history import history_from_rows
-from resvision.report.runfolder import write_json
 
 CLASSES = ["cat", "dog", "frog"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resvision.cli.runinfo import checkpoint_of
+from resvision.recipe.runs import checkpoint_of
 
 
 def test_a_run_folder_gives_the_best_model_then_final_then_last(tmp_path):

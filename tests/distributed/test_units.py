@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from resvision import distributed
-from resvision.cli.errors import UsageError
 from resvision.cli.launch import check_nproc, describe_failures, worker_arguments
 from resvision.engine import data_parallel
 from resvision.engine.syncbn import CollectiveBatchNorm, convert_sync_batchnorm
+from resvision.recipe.errors import UsageError
 
 
 def test_launch_environment_reads_torchrun_variables(monkeypatch):

@@ -19,8 +19,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from resvision.metrics import base as metrics_module
 from resvision.metrics import Accuracy, ConfusionMatrix
+from resvision.metrics import base as metrics_module
 
 PRED = torch.tensor(
     [[0.1, 0.6, 0.3], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.5, 0.4, 0.1], [0.1, 0.1, 0.8]]

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from resvision.cli.build import amp_setting
 from resvision.engine import autotune
 from resvision.engine.amp import parse_amp_configs
 from resvision.engine.autotune import apply_backend_settings, choose_settings
+from resvision.recipe.build import amp_setting
 
 CUDA1 = torch.device("cuda", 1)
 
@@ -106,8 +106,8 @@ def test_the_command_line_leaves_auto_to_the_policy_on_every_device():
 def test_deterministic_mode_warns_about_operations_without_a_deterministic_kernel():
     """--deterministic: VGG's adaptive pooling has no deterministic CUDA backward; it must warn
     naming the operation, not stop the run at its first backward."""
-    from resvision.cli.config import resolve
-    from resvision.cli.train import _configure_determinism
+    from resvision.recipe.config import resolve
+    from resvision.recipe.training import configure_determinism as _configure_determinism
 
     before = (
         torch.are_deterministic_algorithms_enabled(),

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-import resvision.cli.build as cli_build
+import resvision.recipe.build as cli_build
 from resvision.cli.main import main
 from resvision.engine.memory import BatchTooLargeError, is_out_of_memory
 from resvision.engine.model import Model

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from resvision.cli.runinfo import interrupted_message
+from resvision.recipe.runs import interrupted_message
 
 _HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "crash_trials.py"
 

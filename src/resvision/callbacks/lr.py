@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from resvision.distributed import is_main_process
-from resvision.optim.lr import LRScheduler as Schedule
+from resvision.optim import lr as schedules
 
 from .base import Callback, find_optimizer
 from .monitor import MonitorCallback
@@ -80,7 +80,7 @@ class LRScheduler(Callback):
         opt = find_optimizer(self.model)
         for name in ("lr_scheduler", "_learning_rate"):
             candidate = getattr(opt, name, None)
-            if isinstance(candidate, Schedule):
+            if isinstance(candidate, schedules.LRScheduler):
                 return candidate
         return None
 
@@ -226,7 +226,7 @@ class ReduceLROnPlateau(MonitorCallback):
         if opt is None:
             warnings.warn("ReduceLROnPlateau found no optimizer on the model", stacklevel=3)
             return
-        if isinstance(getattr(opt, "lr_scheduler", None), Schedule):
+        if isinstance(getattr(opt, "lr_scheduler", None), schedules.LRScheduler):
             warnings.warn(
                 "ReduceLROnPlateau does nothing: the optimizer's rate follows a schedule",
                 stacklevel=3,

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from resvision.cli.errors import UsageError, unknown_name_error
+from resvision.recipe.errors import UsageError, unknown_name_error
 
 MODEL_FORMATS = ("onnx", "torchscript")
 WEIGHT_FORMATS = ("safetensors", "pth", "pdparams")
@@ -85,7 +85,7 @@ def _run_preprocessing(pre: dict[str, Any]) -> dict[str, Any]:
 
 def _load(args: argparse.Namespace, checkpoint: str) -> tuple[Any, Path, tuple | None]:
     """The network (with its ``pretrained_cfg``), the checkpoint file and the input size."""
-    from resvision.cli.runinfo import checkpoint_of
+    from resvision.recipe.runs import checkpoint_of
 
     if args.model:  # a plain weights file: the export package builds the model
         from resvision.export.api import _model_from_checkpoint
@@ -96,8 +96,8 @@ def _load(args: argparse.Namespace, checkpoint: str) -> tuple[Any, Path, tuple |
         except (ValueError, OSError, KeyError) as err:
             raise UsageError(f"cannot load {str(file)!r} as {args.model}: {err}") from None
         return network, file, None
-    from resvision.cli.evaluate import load_model_for_inference
-    from resvision.cli.runinfo import load_run
+    from resvision.recipe.evaluation import load_model_for_inference
+    from resvision.recipe.runs import load_run
 
     file, info, stored = load_run(checkpoint)
     network = load_model_for_inference(
@@ -129,7 +129,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise unknown_name_error("layout", args.layout, LAYOUTS)
     if args.layout is not None and args.format in MODEL_FORMATS:
         raise UsageError(f"--layout applies to weight formats ({', '.join(WEIGHT_FORMATS)})")
-    from resvision.cli.runinfo import run_dir_of
+    from resvision.recipe.runs import run_dir_of
 
     size = _input_size(args.input_size)
     network, file, run_size = _load(args, checkpoint)

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from resvision.cli.build import check_model_name
-from resvision.cli.config import DataSection
-from resvision.cli.data_setup import data_kind, folder_root, folder_splits, open_data
-from resvision.cli.errors import UsageError, unknown_name_error
 from resvision.cli.table import format_table, human
+from resvision.recipe.build import check_model_name
+from resvision.recipe.config import DataSection
+from resvision.recipe.data import data_kind, folder_root, folder_splits, open_data
+from resvision.recipe.errors import UsageError, unknown_name_error
 
 
 def zoo_rows(pattern: str | None = None, family: str | None = None) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from resvision.cli.errors import EXIT_INTERRUPTED, UsageError
+from resvision.recipe.errors import EXIT_INTERRUPTED, UsageError
 
 #: Environment variables of a process started by torchrun / torch.distributed.run.
 _LAUNCHED_MARKERS = ("TORCHELASTIC_RUN_ID", "LOCAL_RANK")

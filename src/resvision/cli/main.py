@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 
-from resvision.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from resvision.recipe.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 #: command -> "module:function" taking the parsed arguments and returning an exit code.
 COMMANDS = {

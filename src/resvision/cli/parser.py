@@ -11,8 +11,8 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
-from resvision.cli.config import DATA_NAMES
-from resvision.cli.errors import UsageError, close_names
+from resvision.recipe.config import DATA_NAMES
+from resvision.recipe.errors import UsageError, close_names
 
 #: train flag -> (config key, argparse keyword arguments). Flags default to None ("not given")
 #: so that only the flags the user typed override the config file.
@@ -272,6 +272,18 @@ def build_parser() -> Parser:
     )
     _add_train_options(p)
 
+    _add_eval_and_predict(sub)
+    p = sub.add_parser("export", help="export a checkpoint for deployment (checked after writing)")
+    from resvision.cli.export import add_export_options
+
+    add_export_options(p)
+
+    _add_inspection_commands(sub)
+    return parser
+
+
+def _add_eval_and_predict(sub: Any) -> None:
+    """``resvision eval`` and ``resvision predict``."""
     p = sub.add_parser("eval", help="evaluate a checkpoint: loss, top-1/5, per-class, confusion")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint or run folder")
     p.add_argument("--data", metavar="DATA", help="data set (default: the one it was trained on)")
@@ -302,11 +314,9 @@ def build_parser() -> Parser:
     p.add_argument("--device", default="auto", metavar="DEV")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    p = sub.add_parser("export", help="export a checkpoint for deployment (checked after writing)")
-    from resvision.cli.export import add_export_options
 
-    add_export_options(p)
-
+def _add_inspection_commands(sub: Any) -> None:
+    """``resvision models``, ``summary``, ``data`` and ``report``."""
     p = sub.add_parser("models", help="list the model zoo: parameters and MACs")
     p.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'resnet*'")
     p.add_argument("--family", help="resnet, cifar_resnet, vgg, mobilenet, lenet")
@@ -336,7 +346,6 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("report", help="(re)build report.html of a run folder")
     p.add_argument("run", metavar="RUN_DIR")
-    return parser
 
 
 def parse(argv: list[str] | None) -> tuple[Parser, argparse.Namespace]:

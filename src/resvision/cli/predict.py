@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from resvision.cli.config import DataSection
-from resvision.cli.data_setup import Preprocess, build_transforms
-from resvision.cli.errors import UsageError
 from resvision.cli.table import format_table
 from resvision.data.walk import WalkResult, regular_file_problem, walk_files
+from resvision.recipe.config import DataSection
+from resvision.recipe.data import Preprocess, build_transforms
+from resvision.recipe.errors import UsageError
 
 _MAGIC = re.compile(r"[*?[]")  # what makes a path part a glob pattern (as in glob.has_magic)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
@@ -190,8 +190,8 @@ def pretrained_model(name: str, weights: str | None, device: str) -> tuple[Any, 
             names or preprocessing.
     """
     import resvision
-    from resvision.cli.build import check_model_name, pretrained_value, resolve_device_name
     from resvision.models.weights import create_model_from_weights
+    from resvision.recipe.build import check_model_name, pretrained_value, resolve_device_name
 
     check_model_name(name)
     value = pretrained_value(weights or "true")
@@ -221,8 +221,8 @@ def pretrained_model(name: str, weights: str | None, device: str) -> tuple[Any, 
 
 def run_predict(args: argparse.Namespace) -> int:
     """``resvision predict --checkpoint CKPT IMAGE... [--topk K] [--json]``."""
-    from resvision.cli.evaluate import load_model_for_inference
-    from resvision.cli.runinfo import load_run
+    from resvision.recipe.evaluation import load_model_for_inference
+    from resvision.recipe.runs import load_run
 
     if args.topk < 1:
         raise UsageError(f"--topk must be at least 1, got {args.topk}")

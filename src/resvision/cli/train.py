@@ -15,25 +15,23 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resvision.cli.config import Config, dump_yaml, resolve
-from resvision.cli.errors import EXIT_INTERRUPTED, UsageError
 from resvision.cli.parser import train_flags
-from resvision.cli.presets import find_config
-from resvision.report.runfolder import (
-    CHECKPOINT_DIR,
+from resvision.recipe.config import Config, dump_yaml, resolve
+from resvision.recipe.errors import EXIT_INTERRUPTED, UsageError
+from resvision.recipe.presets import find_config
+from resvision.recipe.runfolder import (
     CONFIG_FILE,
     ENV_FILE,
     METRICS_FILE,
     default_run_dir,
-    environment,
     read_json,
     run_dir_of,
     write_json,
 )
+from resvision.recipe.training import TrainingRun
 
 # torch and the engine are imported inside run_train, after the config is checked, so that a
 # mistyped option or config key is reported at once.
@@ -83,46 +81,6 @@ def resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path | None]
     return cfg, resumed_dir
 
 
-def _configure_determinism(cfg: Config) -> None:
-    """``--deterministic``: deterministic algorithms where PyTorch has them, before CUDA starts.
-
-    ``warn_only``: an operation without a deterministic kernel (on CUDA: adaptive average
-    pooling's backward, used by VGG; scatter/index_add) warns, naming itself, instead of
-    stopping the run at its first backward. The speed policy then keeps fp32 and turns cuDNN's
-    autotuner off (:mod:`resvision.engine.autotune`).
-    """
-    import torch
-
-    if cfg.train.deterministic:
-        # cuBLAS needs a fixed workspace for deterministic matmuls; set before CUDA starts.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-@dataclass
-class _Run:
-    """What the stages of ``resvision train`` share."""
-
-    args: argparse.Namespace
-    cfg: Config
-    data: Any
-    device: Any
-    world: int
-    main: bool
-    run_dir: Path
-    resume: Path | None = None
-    env: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ckpt_dir(self) -> Path:
-        return self.run_dir / CHECKPOINT_DIR
-
-    def say(self, *args: Any, **kwargs: Any) -> None:
-        """``print`` on rank 0, which alone prints and writes the run folder."""
-        if self.main:
-            print(*args, **kwargs)
-
-
 def run_train(args: argparse.Namespace) -> int:
     """``resvision train [options]``: see ``resvision train --help``."""
     cfg, resumed_dir = resolve_train_config(args)
@@ -135,151 +93,24 @@ def run_train(args: argparse.Namespace) -> int:
         check_nproc(args.nproc)
         if args.nproc > 1:
             return _launch(args, cfg)
-    run = _open_run(args, cfg)
+    from resvision.recipe import training
+
+    run = training.open_run(cfg)
     # The run folder has one owner from here to the report: a second run given the same
     # --output is refused (exit 2) naming the first, before it reads or writes anything there.
-    with _run_folder_lock(run.run_dir, run.main):
-        _find_resume_target(run, resumed_dir)
-        model, ema = _build_model(run)
+    with training.run_folder_lock(run.run_dir, run.main):
+        training.find_resume_target(run, resumed_dir)
+        model, ema, started_from = training.build_model(cfg, run.data, run.device, run.world)
+        if started_from:
+            run.say(started_from, flush=True)
         started = time.perf_counter()
-        code = _fit(run, model, ema)
+        code = _fit(run, model, ema, debug=getattr(args, "debug", False))
         if code is not None:
             return code
         return _finish(run, model, ema, time.perf_counter() - started)
 
 
-def _open_run(args: argparse.Namespace, cfg: Config) -> _Run:
-    """The cheap checks, the device, the data (checked to be trainable) and the run folder."""
-    from resvision import distributed
-    from resvision.cli.build import check_model_name
-    from resvision.cli.data_setup import data_kind, folder_root, folder_splits, open_data
-    from resvision.models import model_info
-
-    if data_kind(cfg.data.name) == "folder":  # the cheap checks first, before torch loads
-        folder_splits(folder_root(cfg.data.name))
-    check_model_name(cfg.model.name)
-    device = _process_device(cfg.train.device)
-    world, main = distributed.world_size(), distributed.rank() == 0
-    with distributed.main_process_first():  # one download per machine, then the others read it
-        data = open_data(cfg.data, model_size=model_info(cfg.model.name).input_size[1])
-    _check_trainable(cfg, data, device)
-    _configure_determinism(cfg)
-    run_dir = (
-        Path(cfg.output.dir) if cfg.output.dir else default_run_dir(cfg.model.name, cfg.data.name)
-    )
-    run_dir = Path(distributed.broadcast_object(str(run_dir)))  # one folder for all processes
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(
-            f"--output {str(run_dir)!r} exists and is not a folder; give a new or existing folder"
-        )
-    return _Run(args, cfg, data, device, world, main, run_dir)
-
-
-def _find_resume_target(run: _Run, resumed_dir: Path | None) -> None:
-    """The checkpoint ``--resume`` means (checked to be a readable training checkpoint), the
-    refusal to start over in a folder holding checkpoints, and the run's env.json content."""
-    from resvision.cli import runinfo
-    from resvision.engine.checkpoint import is_training_checkpoint, load_checkpoint
-
-    cfg = run.cfg
-    resume = runinfo.resume_target(cfg.output.resume, run.run_dir)
-    if resume is None and cfg.output.resume not in (None, "auto"):
-        raise UsageError(f"--resume {cfg.output.resume!r}: no checkpoint found there")
-    if resume is not None:  # unreadable, unsafe (pickled code) or weights only: say so now
-        try:
-            saved = load_checkpoint(resume, mmap=True)
-        except (ValueError, OSError) as err:
-            raise UsageError(f"--resume: {err}") from None
-        if not is_training_checkpoint(saved):
-            raise UsageError(
-                f"--resume {str(resume)!r} is not a training checkpoint of resvision (weights "
-                "only?); start from weights with --pretrained instead"
-            )
-    if resume is None and run.ckpt_dir.is_dir() and any(run.ckpt_dir.glob("*.pt")):
-        raise UsageError(
-            f"run folder {str(run.run_dir)!r} already holds checkpoints; continue it with "
-            f"--resume {run.run_dir}, or choose another --output"
-        )
-    run.resume = resume
-    run.env = environment(cfg.train.seed, str(run.device))
-    if resumed_dir is not None:
-        run.env["resumed_from"] = str(resume) if resume else None
-    if run.world > 1:
-        run.env["world_size"] = run.world
-        run.env["global_batch"] = (
-            cfg.train.batch_size * run.world * cfg.train.accumulate_grad_batches
-        )
-    if run.main:
-        run.run_dir.mkdir(parents=True, exist_ok=True)
-        run.ckpt_dir.mkdir(exist_ok=True)
-
-
-def _build_model(run: _Run) -> tuple[Any, Any]:
-    """The network, optimizer, schedule, loss and metrics of the recipe, prepared; the EMA
-    callback when the recipe averages weights."""
-    import torch
-
-    import resvision
-    from resvision import callbacks, distributed, metrics
-    from resvision.cli import runinfo
-    from resvision.cli.build import (
-        amp_setting,
-        build_network,
-        build_optimizer,
-        build_schedule,
-        describe_pretrained,
-        steps_per_epoch,
-    )
-    from resvision.engine.fit import seed_everything
-
-    cfg, data = run.cfg, run.data
-    # Seeded before the network is built, so that --seed fixes the initial weights too (a
-    # resumed run takes its weights and random states from the checkpoint instead).
-    seed_everything(cfg.train.seed)
-    with distributed.main_process_first():  # pretrained weights: one download per machine
-        network = build_network(cfg.model, len(data.classes), data.preprocess.channels)
-    model = resvision.Model(network, device=run.device)
-    # Each process trains on its shard: len // world samples per epoch (see data.sampling).
-    spe = steps_per_epoch(
-        len(data.train) // run.world, cfg.train.batch_size, cfg.train.accumulate_grad_batches
-    )
-    optimizer = build_optimizer(cfg.optim, model.network, build_schedule(cfg, spe, run.world), spe)
-    model.prepare(
-        optimizer,
-        torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing),
-        metrics.Accuracy(topk=(1, 5) if len(data.classes) > 5 else (1,)),
-        amp_configs=amp_setting(cfg.train.amp, run.device),
-        channels_last=cfg.train.channels_last,
-        compile=cfg.train.compile,
-    )
-    model.identity = runinfo.run_identity(cfg, data)
-    started_from = describe_pretrained(network)
-    if started_from:
-        run.say(started_from, flush=True)
-    ema = callbacks.EMA(decay=cfg.train.ema_decay) if cfg.train.ema_decay else None
-    return model, ema
-
-
-def _callbacks(run: _Run, ema: Any) -> list[Any]:
-    from resvision import callbacks
-    from resvision.cli import runinfo
-
-    cfg = run.cfg
-    # config.yaml and env.json are written when training begins, after fit has checked a
-    # resume's settings: a refused resume leaves the run folder as it was.
-    files = {CONFIG_FILE: dump_yaml(cfg), ENV_FILE: run.env}
-    cbks: list[Any] = [
-        callbacks.JSONLLogger(run.run_dir, filename=METRICS_FILE),
-        runinfo.RunInfo(cfg, run.data, files=files),
-    ]
-    if ema is not None:
-        cbks.append(ema)
-    if cfg.model.freeze_backbone:
-        cbks.append(callbacks.FreezeBackbone(unfreeze_at_epoch=cfg.model.unfreeze_epoch))
-    return cbks
-
-
-def _announce(run: _Run) -> None:
+def _announce(run: TrainingRun) -> None:
     cfg, data, world = run.cfg, run.data, run.world
     run.say(
         f"training {cfg.model.name} on {data.description} ({len(data.train)} images, "
@@ -295,36 +126,28 @@ def _announce(run: _Run) -> None:
     )
 
 
-def _fit(run: _Run, model: Any, ema: Any) -> int | None:
+def _fit(run: TrainingRun, model: Any, ema: Any, debug: bool = False) -> int | None:
     """Train; None when training ended, else the exit code of how it stopped."""
     from resvision import distributed
-    from resvision.cli import runinfo
     from resvision.engine.checkpoint import CheckpointWriteError
     from resvision.engine.identity import ResumeMismatchError
     from resvision.engine.loops import NonFiniteLossError
+    from resvision.recipe import runs as runinfo
 
     cfg, run_dir, ckpt_dir = run.cfg, run.run_dir, run.ckpt_dir
-    cbks = _callbacks(run, ema)
+    from resvision.recipe.training import fit_arguments, run_callbacks
+
+    cbks = run_callbacks(run, ema)
     _announce(run)
     try:
         model.fit(
             run.data.train,
             run.data.eval,
-            batch_size=cfg.train.batch_size,
-            epochs=cfg.train.epochs,
-            eval_freq=cfg.train.eval_freq,
-            log_freq=cfg.train.log_freq,
             save_dir=ckpt_dir,
-            save_freq=cfg.train.save_freq,
-            save_steps=cfg.train.save_steps,
             verbose=2 if not sys.stdout.isatty() else 1,
-            num_workers=cfg.data.num_workers,
             callbacks=cbks,
-            accumulate_grad_batches=cfg.train.accumulate_grad_batches,
-            num_iters=cfg.train.max_steps,
             resume=run.resume,
-            seed=cfg.train.seed,
-            sync_bn=cfg.train.sync_bn,
+            **fit_arguments(cfg),
         )
     except ResumeMismatchError as err:
         raise UsageError(
@@ -338,11 +161,7 @@ def _fit(run: _Run, model: Any, ema: Any) -> int | None:
         run.say(runinfo.interrupted_message(run_dir, ckpt_dir), file=sys.stderr)
         raise
     except RuntimeError as err:
-        if (
-            run.world == 1
-            or not distributed.is_peer_failure(err)
-            or getattr(run.args, "debug", False)
-        ):
+        if run.world == 1 or not distributed.is_peer_failure(err) or debug:
             raise
         # Another process died or hung: its own error and the launcher's report say more.
         from resvision.engine.memory import peer_out_of_memory
@@ -370,11 +189,11 @@ def _fit(run: _Run, model: Any, ema: Any) -> int | None:
     return None
 
 
-def _finish(run: _Run, model: Any, ema: Any, train_seconds: float) -> int:
+def _finish(run: TrainingRun, model: Any, ema: Any, train_seconds: float) -> int:
     """The final evaluation (every process predicts its share), env.json, the report and the
     closing lines (rank 0)."""
-    from resvision.cli import runinfo
-    from resvision.cli.evaluate import final_evaluation
+    from resvision.recipe import runs as runinfo
+    from resvision.recipe.evaluation import final_evaluation
 
     cfg, run_dir, ckpt_dir = run.cfg, run.run_dir, run.ckpt_dir
     extra = [ema] if ema else None
@@ -421,53 +240,6 @@ def _stop_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _check_trainable(cfg: Config, data: Any, device: Any) -> None:
-    """Refuse at start-up what would fail later: a single class (the final evaluation's top-k
-    needs two), a batch that cannot fit in the device's memory (checked before allocating)."""
-    from resvision.engine.memory import check_batch_fits
-
-    if len(data.classes) < 2:
-        raise UsageError(
-            f"--data {cfg.data.name!r} has {len(data.classes)} class ({', '.join(data.classes)}); "
-            "a classifier needs at least 2 classes: add a folder per class"
-        )
-    try:
-        check_batch_fits(
-            cfg.train.batch_size, data.preprocess.channels, data.preprocess.size, device
-        )
-    except ValueError as err:
-        raise UsageError(f"--batch-size {cfg.train.batch_size} / --image-size: {err}") from None
-
-
-def _run_folder_lock(run_dir: Path, main: bool) -> Any:
-    """The run folder's lock (rank 0 takes it), or a null context on the other processes."""
-    import contextlib
-
-    from resvision.engine.runlock import RunFolderBusyError, RunLock
-
-    if not main:
-        return contextlib.nullcontext()
-    lock = RunLock(run_dir)
-    try:
-        return lock.acquire()
-    except RunFolderBusyError as err:
-        raise UsageError(f"--output {str(run_dir)!r}: {err}") from None
-
-
-def _process_device(name: str) -> Any:
-    """This process's device; under torchrun also its process group (so rank is known)."""
-    from resvision import distributed
-    from resvision.cli.build import resolve_device_name
-
-    try:
-        distributed.select_local_device()  # under torchrun: 'auto' / 'cuda' = own GPU
-        device = resolve_device_name(name)
-        distributed.init_distributed(device)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    return device
 
 
 def _launch(args: argparse.Namespace, cfg: Config) -> int:

@@ -19,9 +19,7 @@ import numpy as np
 import yaml
 
 from resvision.atomic import atomic_write_text
-from resvision.report import plots
-from resvision.report.history import History, history_from_rows
-from resvision.report.runfolder import (
+from resvision.recipe.runfolder import (
     CONFIG_FILE,
     ENV_FILE,
     EVALUATION_FILE,
@@ -31,6 +29,8 @@ from resvision.report.runfolder import (
     read_json,
     read_jsonl,
 )
+from resvision.report import plots
+from resvision.report.history import History, history_from_rows
 
 _CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; margin: 2em auto;

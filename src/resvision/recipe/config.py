@@ -4,7 +4,7 @@ A run is described by one :class:`Config` with nested sections. It is resolved i
 later sources winning: the defaults below (the embedded-sample quick run, also written out as
 ``configs/sample_quick.yaml``), the ``--config`` file, the command-line flags (``--lr`` ...),
 then each ``--set section.key=value`` in the order given. Every key is checked: an unknown key or
-a value of the wrong type is a :class:`~resvision.cli.errors.UsageError` naming the close valid
+a value of the wrong type is a :class:`~resvision.recipe.errors.UsageError` naming the close valid
 keys.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from resvision.cli.errors import UsageError, unknown_name_error
+from resvision.recipe.errors import UsageError, unknown_name_error
 
 #: Data set names the command line knows; anything else must be a folder.
 DATA_NAMES = ("sample", "cifar10", "cifar100", "mnist", "fashion-mnist")

@@ -1,4 +1,4 @@
-"""From a :class:`~resvision.cli.config.Config` to the engine's objects: network, optimizer,
+"""From a :class:`~resvision.recipe.config.Config` to the engine's objects: network, optimizer,
 learning-rate schedule, loss, metrics and mixed-precision setting.
 
 Everything is built with the public API (``resvision.models``, ``resvision.optim``,
@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from resvision.cli.config import Config, ModelSection, OptimSection
-from resvision.cli.errors import UsageError, unknown_name_error
+from resvision.recipe.config import Config, ModelSection, OptimSection
+from resvision.recipe.errors import UsageError, unknown_name_error
 
 
 def check_model_name(name: str) -> None:

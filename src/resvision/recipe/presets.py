@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resvision.cli.errors import UsageError, unknown_name_error
+from resvision.recipe.errors import UsageError, unknown_name_error
 
 
 def preset_dirs() -> list[Path]:
     """Where preset names are looked up: ``./configs``, then the package's own presets."""
     dirs = [Path.cwd() / "configs"]
-    # src/resvision/cli/presets.py -> src/resvision/configs
+    # src/resvision/recipe/presets.py -> src/resvision/configs
     packaged = Path(__file__).resolve().parents[1] / "configs"
     if packaged.resolve() not in [d.resolve() for d in dirs]:
         dirs.append(packaged)

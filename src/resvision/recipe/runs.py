@@ -15,11 +15,11 @@ from typing import Any
 
 from resvision.atomic import atomic_write_text
 from resvision.callbacks import Callback
-from resvision.cli.config import Config
-from resvision.cli.data_setup import DataBundle
-from resvision.cli.errors import UsageError
 from resvision.distributed import is_main_process
-from resvision.report.runfolder import (
+from resvision.recipe.config import Config
+from resvision.recipe.data import DataBundle
+from resvision.recipe.errors import UsageError
+from resvision.recipe.runfolder import (
     CHECKPOINT_DIR,
     METRICS_FILE,
     read_jsonl,
@@ -228,9 +228,9 @@ def info_from_identity(file: Path, identity: dict[str, Any]) -> dict[str, Any]:
     Raises:
         UsageError: the model or the classes are unknown; the message says how to record them.
     """
-    from resvision.cli.config import DATA_NAMES
-    from resvision.cli.data_setup import STATS, Preprocess
     from resvision.models import model_info
+    from resvision.recipe.config import DATA_NAMES
+    from resvision.recipe.data import STATS, Preprocess
 
     name, classes = identity.get("model"), identity.get("classes")
     if not name:

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from resvision.cli.config import DATA_NAMES, DataSection
-from resvision.cli.errors import UsageError, unknown_name_error
+from resvision.recipe.config import DATA_NAMES, DataSection
+from resvision.recipe.errors import UsageError, unknown_name_error
 
 # Channel statistics of the training images, in [0, 1] units. CIFAR: computed over the 50,000
 # training images (the values every CIFAR recipe uses); MNIST: the classic 0.1307 / 0.3081;

@@ -18,6 +18,7 @@ from resvision.models import (
 EXPECTED = {
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "resnext50_32x4d", "resnext101_32x4d", "resnext101_64x4d",
+    "resnext50_64x4d", "resnext152_32x4d", "resnext152_64x4d",
     "wide_resnet50_2", "wide_resnet101_2",
     "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
     "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
@@ -30,17 +31,22 @@ LATER = {"airnet"}
 
 
 def test_every_constructor_of_the_issue_is_registered() -> None:
-    assert set(list_models()) == EXPECTED | LATER
-    assert list_models() == sorted(EXPECTED | LATER)
+    # A subset: the other families of paddle.vision.models (densenet, shufflenet, ...) are
+    # registered beside these and checked by their own tests.
+    assert set(list_models()) >= EXPECTED | LATER
+    assert list_models() == sorted(list_models())
     for name in EXPECTED:
         assert model_info(name).constructor is getattr(models, name)
 
 
 def test_list_models_pattern_and_family() -> None:
-    assert list_models("resnext*") == ["resnext101_32x4d", "resnext101_64x4d", "resnext50_32x4d"]
+    assert list_models("resnext*") == [
+        "resnext101_32x4d", "resnext101_64x4d", "resnext152_32x4d", "resnext152_64x4d",
+        "resnext50_32x4d", "resnext50_64x4d",
+    ]  # fmt: skip
     assert list_models("*_bn") == ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
     assert list_models("nothing*") == []
-    assert list_models(family="mobilenet") == ["mobilenet_v1", "mobilenet_v2"]
+    assert {"mobilenet_v1", "mobilenet_v2"} <= set(list_models(family="mobilenet"))
     assert list_models("resnet1*", family="cifar_resnet") == ["resnet110"]
 
 

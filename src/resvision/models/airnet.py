@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .classifier import linear_head, validate_num_classes
+from .features import FeatureInfo
 from .registry import register_model
 from .weights import load_pretrained
 
@@ -180,6 +181,13 @@ class AirNet(nn.Module):
         tta_level: Test-time augmentation in evaluation mode: 0 none, 1 mirror, 2 mirror and
             1-pixel translations (6 views).
 
+    Attributes:
+        feature_info: the whitening layer's activation (``act``, 24 channels, reduction 1) and
+            the three blocks (``layers.0``..``layers.2``, reductions 2, 4, 8). The 2x2 whitening
+            convolution has no padding, so each map is one pixel smaller than the input size
+            divided by the reduction (31, 15, 7, 3 for a 32x32 image). With test-time
+            augmentation in evaluation mode these modules run once per view.
+
     Raises:
         ValueError: ``num_classes`` < 1, ``tta_level`` not 0, 1 or 2, or not three widths.
 
@@ -207,10 +215,12 @@ class AirNet(nn.Module):
         self.whiten = PatchWhitening(in_channels, 2, bias_scale=_BIAS_SCALE)
         self.act = nn.GELU()
         channels = 2 * in_channels * 4
+        self.feature_info = [FeatureInfo("act", channels, 1)]
         blocks = []
-        for width in widths:
+        for i, width in enumerate(widths):
             blocks.append(AirBlock(channels, width))
             channels = width
+            self.feature_info.append(FeatureInfo(f"layers.{i}", width, 2 ** (i + 1)))
         self.layers = nn.Sequential(*blocks)
         self.pool = nn.MaxPool2d(3)
         self.num_features = channels

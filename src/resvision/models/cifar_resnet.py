@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .classifier import PooledLinearClassifier, linear_head, validate_num_classes
+from .features import FeatureInfo
 from .layers import BasicBlock, ConvBNLayer
 from .registry import register_model
 from .weights import load_pretrained
@@ -39,6 +40,10 @@ class CifarResNet(PooledLinearClassifier):
         shortcut_type: ``'A'`` (zero-padding identity, parameter-free, the paper's CIFAR choice)
             or ``'B'`` (1x1 convolution projection where the shape changes).
         zero_init_residual: zero the last batch-norm scale of every block.
+
+    Attributes:
+        feature_info: the stem and the three stages (``conv``, ``layer1``..``layer3``): 16,
+            16, 32 and 64 channels at reductions 1, 1, 2, 4.
 
     Raises:
         ValueError: ``depth`` not of the form ``6n + 2``, an unknown ``shortcut_type``, or
@@ -74,6 +79,7 @@ class CifarResNet(PooledLinearClassifier):
         n = (depth - 2) // 6
 
         self.conv = ConvBNLayer(in_channels, 16, 3, act="relu")
+        self.feature_info = [FeatureInfo("conv", 16, 1)]
         num_channels = 16
         for stage, num_filters in enumerate([16, 32, 64]):
             blocks = []
@@ -91,6 +97,7 @@ class CifarResNet(PooledLinearClassifier):
                 )
                 num_channels = num_filters
             self.add_module(f"layer{stage + 1}", nn.Sequential(*blocks))
+            self.feature_info.append(FeatureInfo(f"layer{stage + 1}", num_filters, 2**stage))
         self.pool2d_avg = nn.AdaptiveAvgPool2d(output_size=1)
         self.num_features = num_channels
         self.fc = linear_head(num_channels, num_classes)

@@ -6,11 +6,19 @@ keeps the width of its pre-logits features in ``num_features`` and the number of
 
 ``num_classes`` rules (one place, so every family behaves the same):
 
-- a constructor (``resnet50(num_classes=...)``, ``ResNet(...)``) needs a positive int: a network
+- resvision's own families (the CIFAR ResNets, AirNet) and the tutorial's form of ``ResNet``
+  (``ResNet(layers, class_dim)``) need a positive int (:func:`validate_num_classes`): a network
   built with zero outputs is almost always a mistake (a typo, an empty class list), so it fails
   loudly instead of building something that cannot be trained;
+- the families of ``paddle.vision.models`` (``ResNet(block, ...)`` and the resnet/resnext/wide
+  builders, VGG, MobileNetV1/V2, LeNet, ...) follow Paddle (:func:`paddle_num_classes`): any
+  int, and ``num_classes <= 0`` builds no classifier; the network then returns what Paddle's
+  returns, the pooled ``[N, C, 1, 1]`` map with ``with_pool=True`` or the last feature map
+  without (``paddle_headless`` is then True);
 - ``reset_classifier(0)`` is allowed and turns the last layer into ``nn.Identity`` so the network
-  returns its pre-logits features, as timm does for feature extraction.
+  returns its pre-logits features ``[N, num_features]``, as timm does for feature extraction; on
+  a network built without a classifier, ``reset_classifier`` with ``num_classes <= 0`` changes
+  nothing (it keeps returning Paddle's output), and a positive one gives it a classifier.
 """
 
 from __future__ import annotations
@@ -20,7 +28,13 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["linear_head", "paddle_num_classes", "validate_num_classes"]
+__all__ = [
+    "check_flattened_map",
+    "check_with_pool",
+    "linear_head",
+    "paddle_num_classes",
+    "validate_num_classes",
+]
 
 
 def validate_num_classes(num_classes: object, *, allow_zero: bool = False) -> int:
@@ -73,6 +87,23 @@ def paddle_num_classes(num_classes: object) -> int:
     return num_classes
 
 
+def check_with_pool(with_pool: object) -> bool:
+    """Check Paddle's ``with_pool`` option (global average pooling before the classifier).
+
+    Raises:
+        TypeError: ``with_pool`` is not a bool.
+
+    Examples:
+        >>> check_with_pool(False)
+        False
+    """
+    if not isinstance(with_pool, bool):
+        raise TypeError(
+            f"with_pool must be True or False, got {with_pool!r} of type {type(with_pool).__name__}"
+        )
+    return with_pool
+
+
 def linear_head(
     in_features: int, num_classes: int, *, like: torch.Tensor | None = None
 ) -> nn.Module:
@@ -115,30 +146,79 @@ class PooledLinearClassifier(nn.Module):
     ResNet, the CIFAR ResNets and MobileNetV1 end the same way: ``pool2d_avg`` then ``fc`` over
     ``num_features`` channels. This class gives them the zoo's common fine-tuning surface
     (``forward_head``, ``get_classifier``, ``reset_classifier``) in one place; a subclass sets
-    those three attributes and ``num_classes``, and defines ``forward_features``.
+    those three attributes and ``num_classes``, and defines ``forward_features``. A subclass
+    built the Paddle way sets ``with_pool`` (``pool2d_avg`` is then ``nn.Identity`` when False)
+    and ``paddle_headless`` (``fc`` is ``nn.Identity``: Paddle's ``num_classes <= 0``).
     """
 
     num_features: int
     num_classes: int
     pool2d_avg: nn.Module
     fc: nn.Module
+    #: Global average pooling before the classifier (Paddle's ``with_pool``).
+    with_pool: bool = True
+    #: Built with Paddle's ``num_classes <= 0``: no classifier, the output is the (pooled) map.
+    paddle_headless: bool = False
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pooling and the classifier (skipped when ``pre_logits``)."""
-        x = torch.flatten(self.pool2d_avg(x), 1)
+        """Global average pooling and the classifier (skipped when ``pre_logits``).
+
+        Returns ``[N, num_classes]`` logits; with ``pre_logits`` the flattened pooled features
+        ``[N, num_features]``; for a network built without a classifier (``paddle_headless``)
+        what Paddle returns: the pooled ``[N, C, 1, 1]`` map, or the map itself without pooling.
+
+        Raises:
+            ValueError: ``with_pool=False`` with a classifier and a map larger than 1x1 (the
+                classifier takes the flattened map, as in Paddle, so it must be 1x1).
+        """
+        x = self.pool2d_avg(x)
+        if self.paddle_headless and not pre_logits:
+            return x
+        if not self.with_pool and not pre_logits:
+            check_flattened_map(x, (1, 1))
+        x = torch.flatten(x, 1)
         return x if pre_logits else self.fc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
-        """The last layer (``fc``)."""
+        """The last layer (``fc``; ``nn.Identity`` for a network without a classifier)."""
         return self.fc
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``)."""
+        """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``).
+
+        On a network built without a classifier (``paddle_headless``), ``num_classes <= 0``
+        changes nothing: it keeps returning Paddle's output.
+        """
+        if self.paddle_headless and paddle_num_classes(num_classes) <= 0:
+            self.num_classes = num_classes
+            return
         self.num_classes = validate_num_classes(num_classes, allow_zero=True)
+        self.paddle_headless = False
         self.fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))
+
+
+def check_flattened_map(x: torch.Tensor, size: tuple[int, int]) -> None:
+    """Refuse a feature map of another spatial size than the classifier's flattened input.
+
+    Paddle's networks built with ``with_pool=False`` and a classifier flatten the last feature
+    map into the first linear layer, which then only fits one input size; this says so instead
+    of a matrix-shape error.
+
+    Raises:
+        ValueError: ``x`` is not ``[N, C, *size]``.
+
+    Examples:
+        >>> check_flattened_map(torch.zeros(1, 8, 1, 1), (1, 1))
+    """
+    if tuple(x.shape[-2:]) != tuple(size):
+        raise ValueError(
+            f"with_pool=False: the classifier takes the flattened {size[0]}x{size[1]} feature "
+            f"map, got a {x.shape[-2]}x{x.shape[-1]} map (from an input of another size); "
+            "pass with_pool=True, or num_classes <= 0 for the map itself"
+        )

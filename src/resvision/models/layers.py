@@ -22,7 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "BasicBlock", "BottleneckBlock", "ConvBNLayer", "ZeroPadShortcut"]
+__all__ = [
+    "ACTIVATIONS",
+    "BasicBlock",
+    "BottleneckBlock",
+    "ConvBNLayer",
+    "DownscaleInInferDropout",
+    "ZeroPadShortcut",
+]
 
 #: Values accepted by ``ConvBNLayer(act=...)``.
 ACTIVATIONS = (None, "relu", "leaky")
@@ -256,3 +263,40 @@ class BottleneckBlock(nn.Module):
         y = self.conv2(self.conv1(self.conv0(x)))
         short = x if self.short is None else self.short(x)
         return F.relu(short + y)
+
+
+class DownscaleInInferDropout(nn.Module):
+    """Paddle's ``Dropout(p, mode='downscale_in_infer')``.
+
+    Training zeroes each element with probability ``p`` and leaves the others unscaled;
+    evaluation multiplies every element by ``1 - p``. (PyTorch's ``nn.Dropout`` is Paddle's
+    other mode, ``upscale_in_train``: it scales the kept elements by ``1 / (1 - p)`` in training
+    and is the identity in evaluation.) Weights trained with one mode give other logits with the
+    other, so the Paddle networks that use this mode keep it (AlexNet, SqueezeNet, DenseNet,
+    GoogLeNet, InceptionV3).
+
+    Args:
+        p: probability of zeroing an element, in [0, 1].
+
+    Raises:
+        ValueError: ``p`` outside [0, 1].
+
+    Examples:
+        >>> drop = DownscaleInInferDropout(0.4).eval()
+        >>> drop(torch.ones(3))
+        tensor([0.6000, 0.6000, 0.6000])
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return x * torch.empty_like(x).bernoulli_(1.0 - self.p)
+        return x * (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

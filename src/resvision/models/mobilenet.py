@@ -1,6 +1,10 @@
 """MobileNetV1 (Howard et al. 2017) and MobileNetV2 (Sandler et al. 2018), with width multiplier.
 
-The width multiplier is ``scale``, as ``paddle.vision.models.mobilenet_v1/v2`` name it.
+The constructors are Paddle's: ``MobileNetV1(scale=1.0, num_classes=1000, with_pool=True)``,
+``mobilenet_v1(pretrained=False, scale=1.0, **kwargs)`` and the same for V2; ``scale`` is the
+width multiplier. ``num_classes <= 0`` builds no classifier and the network returns the pooled
+``[N, C, 1, 1]`` map (``with_pool=True``) or the last feature map (``with_pool=False``), as
+Paddle's do.
 
 State-dict keys:
 
@@ -22,7 +26,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .classifier import PooledLinearClassifier, linear_head, validate_num_classes
+from .classifier import (
+    PooledLinearClassifier,
+    check_flattened_map,
+    check_with_pool,
+    linear_head,
+    paddle_num_classes,
+    validate_num_classes,
+)
+from .features import FeatureInfo
 from .layers import ConvBNLayer
 from .registry import register_model
 from .weights import load_pretrained
@@ -97,34 +109,60 @@ class MobileNetV1(PooledLinearClassifier):
 
     Args:
         scale: width multiplier (1.0, 0.75, 0.5, 0.25 in the paper).
-        num_classes: number of classes.
+        num_classes: number of classes; ``<= 0`` builds no classifier (Paddle's rule): the
+            network returns the pooled ``[N, C, 1, 1]`` map, or the feature map itself with
+            ``with_pool=False``.
+        with_pool: global average pooling before the classifier (without it, the classifier
+            takes the flattened map, which must then be 1x1, as in Paddle).
         in_channels: input channels.
 
+    Attributes:
+        feature_info: the last block before each stride change and the last one
+            (``blocks.conv2_1``, ``conv3_1``, ``conv4_1``, ``conv5_5``, ``conv6``), reductions
+            2, 4, 8, 16, 32.
+
     Raises:
-        ValueError: ``scale`` <= 0 or ``num_classes`` < 1.
+        ValueError: ``scale`` <= 0.
+        TypeError: ``num_classes`` or ``with_pool`` of the wrong type.
 
     Examples:
         >>> net = MobileNetV1(scale=0.25, num_classes=10)
         >>> net(torch.rand(1, 3, 224, 224)).shape
         torch.Size([1, 10])
+        >>> MobileNetV1(scale=0.25, num_classes=0)(torch.rand(1, 3, 224, 224)).shape
+        torch.Size([1, 256, 1, 1])
     """
 
     def __init__(
-        self, scale: float = 1.0, num_classes: int = 1000, *, in_channels: int = 3
+        self,
+        scale: float = 1.0,
+        num_classes: int = 1000,
+        with_pool: bool = True,
+        *,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
         self.scale = _check_scale(scale)
-        self.num_classes = validate_num_classes(num_classes)
+        self.num_classes = paddle_num_classes(num_classes)
+        self.with_pool = check_with_pool(with_pool)
+        self.paddle_headless = self.num_classes <= 0
         channels = int(32 * self.scale)
         self.conv1 = ConvBNLayer(in_channels, channels, 3, stride=2, act="relu")
         blocks = OrderedDict()
+        self.feature_info: list[FeatureInfo] = []
+        module, reduction = "conv1", 2
         for name, width, stride in _V1_BLOCKS:
+            if stride == 2:  # a stage ends where the next block halves the map
+                self.feature_info.append(FeatureInfo(module, channels, reduction))
+                reduction *= 2
             blocks[name] = DepthwiseSeparable(channels, int(width * self.scale), stride)
             channels = int(width * self.scale)
+            module = f"blocks.{name}"
+        self.feature_info.append(FeatureInfo(module, channels, reduction))
         self.blocks = nn.Sequential(blocks)
-        self.pool2d_avg = nn.AdaptiveAvgPool2d(1)
+        self.pool2d_avg = nn.AdaptiveAvgPool2d(1) if with_pool else nn.Identity()
         self.num_features = channels
-        self.fc = linear_head(channels, num_classes)
+        self.fc = linear_head(channels, max(self.num_classes, 0))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and blocks: ``[N, num_features, H/32, W/32]``."""
@@ -199,45 +237,76 @@ class MobileNetV2(nn.Module):
     Args:
         scale: width multiplier; channel counts are rounded to multiples of 8, and the last
             1x1 layer keeps 1280 channels for scales below 1 (as the paper does).
-        num_classes: number of classes.
+        num_classes: number of classes; ``<= 0`` builds no classifier (Paddle's rule): the
+            network returns the pooled ``[N, 1280, 1, 1]`` map, or the feature map itself with
+            ``with_pool=False``.
+        with_pool: global average pooling before the classifier (without it, the classifier
+            takes the flattened map, which must then be 1x1, as in Paddle).
         dropout: dropout probability before the classifier.
         in_channels: input channels.
 
+    Attributes:
+        feature_info: the last block before each stride change and the last inverted residual
+            (``features.1``, ``.3``, ``.6``, ``.13``, ``.17``), reductions 2, 4, 8, 16, 32, as
+            timm lists MobileNetV2's stages.
+
     Raises:
-        ValueError: ``scale`` <= 0, ``num_classes`` < 1, or ``dropout`` outside [0, 1].
+        ValueError: ``scale`` <= 0 or ``dropout`` outside [0, 1].
+        TypeError: ``num_classes`` or ``with_pool`` of the wrong type.
 
     Examples:
         >>> net = MobileNetV2(scale=0.5, num_classes=10)
         >>> net(torch.rand(1, 3, 224, 224)).shape
         torch.Size([1, 10])
+        >>> MobileNetV2(num_classes=-1, with_pool=False)(torch.rand(1, 3, 224, 224)).shape
+        torch.Size([1, 1280, 7, 7])
     """
 
     def __init__(
         self,
         scale: float = 1.0,
         num_classes: int = 1000,
+        with_pool: bool = True,
         *,
         dropout: float = 0.2,
         in_channels: int = 3,
     ) -> None:
         super().__init__()
         self.scale = _check_scale(scale)
-        self.num_classes = validate_num_classes(num_classes)
+        self.num_classes = paddle_num_classes(num_classes)
+        self.with_pool = check_with_pool(with_pool)
+        self.paddle_headless = self.num_classes <= 0
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
+        self.dropout = dropout
         channels = make_divisible(32 * self.scale)
         self.num_features = make_divisible(1280 * max(1.0, self.scale))
         layers: list[nn.Module] = [ConvBNReLU6(in_channels, channels, 3, stride=2)]
+        self.feature_info: list[FeatureInfo] = []
+        reduction = 2
         for t, c, n, s in _V2_SETTINGS:
             out = make_divisible(c * self.scale)
+            if s == 2:  # a stage ends where the next block halves the map
+                self.feature_info.append(
+                    FeatureInfo(f"features.{len(layers) - 1}", channels, reduction)
+                )
+                reduction *= 2
             for i in range(n):
                 layers.append(InvertedResidual(channels, out, s if i == 0 else 1, t))
                 channels = out
+        self.feature_info.append(FeatureInfo(f"features.{len(layers) - 1}", channels, reduction))
         layers.append(ConvBNReLU6(channels, self.num_features, 1))
         self.features = nn.Sequential(*layers)
-        self.pool2d_avg = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout), linear_head(self.num_features, num_classes)
+        self.pool2d_avg = nn.AdaptiveAvgPool2d(1) if with_pool else nn.Identity()
+        self.classifier: nn.Module = (
+            nn.Identity()  # Paddle builds no classifier: no ``classifier.*`` keys
+            if self.paddle_headless
+            else self._make_classifier(self.num_classes)
+        )
+
+    def _make_classifier(self, num_classes: int) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Dropout(p=self.dropout), linear_head(self.num_features, num_classes)
         )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -245,62 +314,97 @@ class MobileNetV2(nn.Module):
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pooling, dropout and the classifier (``pre_logits``: pooled features)."""
-        x = torch.flatten(self.pool2d_avg(x), 1)
+        """Global average pooling, dropout and the classifier (``pre_logits``: pooled features).
+
+        Without a classifier the pooled map ``[N, C, 1, 1]`` (or the map, without pooling) is
+        returned as Paddle returns it.
+        """
+        x = self.pool2d_avg(x)
+        if self.paddle_headless and not pre_logits:
+            return x
+        if not self.with_pool and not pre_logits:
+            check_flattened_map(x, (1, 1))
+        x = torch.flatten(x, 1)
         return x if pre_logits else self.classifier(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
-        """The last layer (``classifier[1]``)."""
-        return self.classifier[-1]
+        """The last layer (``classifier[1]``); the empty ``classifier`` when there is none."""
+        return self.classifier if self.paddle_headless else self.classifier[-1]
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the last layer with a new one for ``num_classes`` (0: ``nn.Identity``)."""
+        """Replace the last layer with a new one for ``num_classes`` (0: ``nn.Identity``).
+
+        A network built without a classifier stays so for ``num_classes <= 0``, and gets
+        Paddle's dropout and linear layer for a positive one.
+        """
+        if self.paddle_headless and paddle_num_classes(num_classes) <= 0:
+            self.num_classes = num_classes
+            return
         self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        self.classifier[-1] = linear_head(
-            self.num_features, num_classes, like=next(self.parameters())
-        )
+        like = next(self.parameters())
+        if self.paddle_headless:
+            self.paddle_headless = False
+            self.classifier = self._make_classifier(num_classes).to(like.device, like.dtype)
+        else:
+            self.classifier[-1] = linear_head(self.num_features, num_classes, like=like)
 
 
 @register_model(family="mobilenet")
 def mobilenet_v1(
-    *, pretrained: object = False, num_classes: int = 1000, scale: float = 1.0, **kwargs: Any
+    pretrained: object = False,
+    scale: float = 1.0,
+    *,
+    num_classes: int = 1000,
+    with_pool: bool = True,
+    **kwargs: Any,
 ) -> MobileNetV1:
     """MobileNetV1, 4.2M parameters at scale 1.0.
+
+    Paddle's ``mobilenet_v1(pretrained=False, scale=1.0, **kwargs)``.
 
     Args:
         pretrained: False, True (the default ImageNet entry), a weights name, a URL or a
             file in any supported format (see :mod:`resvision.models.weights`).
-        num_classes: number of classes.
         scale: width multiplier.
+        num_classes: number of classes; ``<= 0``: no classifier (Paddle's rule).
+        with_pool: global average pooling before the classifier.
         **kwargs: more :class:`MobileNetV1` options (``in_channels``).
 
     Examples:
         >>> mobilenet_v1(scale=0.5)(torch.rand(1, 3, 224, 224)).shape
         torch.Size([1, 1000])
     """
-    model = MobileNetV1(scale, validate_num_classes(num_classes), **kwargs)
+    model = MobileNetV1(scale, num_classes, with_pool, **kwargs)
     return load_pretrained(model, pretrained, model_name="mobilenet_v1")
 
 
 @register_model(family="mobilenet")
 def mobilenet_v2(
-    *, pretrained: object = False, num_classes: int = 1000, scale: float = 1.0, **kwargs: Any
+    pretrained: object = False,
+    scale: float = 1.0,
+    *,
+    num_classes: int = 1000,
+    with_pool: bool = True,
+    **kwargs: Any,
 ) -> MobileNetV2:
     """MobileNetV2, 3.5M parameters at scale 1.0.
+
+    Paddle's ``mobilenet_v2(pretrained=False, scale=1.0, **kwargs)``.
 
     Args:
         pretrained: False, True (the default ImageNet entry), a weights name, a URL or a
             file in any supported format (see :mod:`resvision.models.weights`).
-        num_classes: number of classes.
         scale: width multiplier.
+        num_classes: number of classes; ``<= 0``: no classifier (Paddle's rule).
+        with_pool: global average pooling before the classifier.
         **kwargs: more :class:`MobileNetV2` options (``dropout``, ``in_channels``).
 
     Examples:
         >>> mobilenet_v2(num_classes=10)(torch.rand(1, 3, 224, 224)).shape
         torch.Size([1, 10])
     """
-    model = MobileNetV2(scale, validate_num_classes(num_classes), **kwargs)
+    model = MobileNetV2(scale, num_classes, with_pool, **kwargs)
     return load_pretrained(model, pretrained, model_name="mobilenet_v2")

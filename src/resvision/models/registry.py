@@ -4,6 +4,15 @@ Each family module registers its public constructors with :func:`register_model`
 variant is a short builder plus a decorator, and the tests (generated from :func:`list_models`)
 cover it for free. Registering a name twice is an error rather than a silent overwrite, so two
 modules cannot fight over a name depending on import order.
+
+Every registered builder also gives the network as a backbone, handled here so that a family
+needs no code for it: ``features_only=True`` returns a
+:class:`~resvision.models.features.FeatureExtractor` (the feature maps of the stages the
+network lists in ``feature_info``), ``out_indices=(...)`` chooses the stages::
+
+    >>> backbone = create_model('resnet50', features_only=True, out_indices=(-1,))
+    >>> backbone.channels(), backbone.reduction()
+    ([2048], [32])
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from torch import nn
+
+from .features import FeatureExtractor
 
 __all__ = [
     "ModelInfo",
@@ -82,7 +93,10 @@ def register_model(
 
     Returns:
         The decorator; it returns the function wrapped so that the network it builds carries
-        its registry name (``net.model_name``), with the same signature and docstring.
+        its registry name (``net.model_name``), with the same signature and docstring. The
+        wrapped function also accepts ``features_only=True`` and ``out_indices=(...)``: it then
+        builds the network and returns it as a
+        :class:`~resvision.models.features.FeatureExtractor` (see :func:`create_model`).
 
     Raises:
         ValueError: the name is already registered, or ``input_size`` is not three positive ints.
@@ -111,11 +125,12 @@ def register_model(
 
         @functools.wraps(fn)
         def build(*args: Any, **kwargs: Any) -> nn.Module:
+            features_only, out_indices = _backbone_options(key, kwargs)
             net = fn(*args, **kwargs)
             # The network knows its registry name: the engine writes it into every checkpoint
             # (identity.model), so eval/predict/export can rebuild it from the file alone.
             net.model_name = key
-            return net
+            return FeatureExtractor(net, out_indices) if features_only else net
 
         _REGISTRY[key] = ModelInfo(
             name=key,
@@ -128,6 +143,23 @@ def register_model(
         return build  # type: ignore[return-value]
 
     return decorator
+
+
+def _backbone_options(name: str, kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    """Take ``features_only`` and ``out_indices`` out of a builder's keyword arguments."""
+    features_only = kwargs.pop("features_only", False)
+    out_indices = kwargs.pop("out_indices", None)
+    if not isinstance(features_only, bool):
+        raise TypeError(
+            f"{name}: features_only must be True or False, got {features_only!r} of type "
+            f"{type(features_only).__name__}"
+        )
+    if out_indices is not None and not features_only:
+        raise ValueError(
+            f"{name}: out_indices={out_indices!r} chooses the stages of a backbone; pass "
+            "features_only=True with it (without it the network is a classifier)"
+        )
+    return features_only, out_indices
 
 
 def unregister_model(name: str) -> None:
@@ -188,19 +220,40 @@ def model_info(name: str) -> ModelInfo:
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the registered model ``name``, passing ``kwargs`` to its constructor.
 
+    Every registered builder takes two more keyword arguments, for backbone use (timm's):
+
+    - ``features_only=True``: return the network as a
+      :class:`~resvision.models.features.FeatureExtractor`, whose ``forward(x)`` returns the
+      feature maps of its stages (``feature_info``) and computes nothing after the last chosen
+      one; its ``state_dict()`` keys are the classifier's, without the head's.
+    - ``out_indices=(...)``: the stages to return (indices into the network's ``feature_info``,
+      negative ones from the end; default: all); only with ``features_only=True``.
+
+    The same holds for the builders themselves: ``resnet50(features_only=True)``.
+
     Args:
         name: registered name, see :func:`list_models`.
-        **kwargs: constructor arguments (``num_classes``, ``pretrained``, ...).
+        **kwargs: constructor arguments (``num_classes``, ``pretrained``, ...), and
+            ``features_only`` / ``out_indices``.
 
     Returns:
-        The new model (in training mode, on the CPU).
+        The new model (in training mode, on the CPU); a ``FeatureExtractor`` with
+        ``features_only=True``.
 
     Raises:
         KeyError: unknown name; the message lists the closest registered names.
+        TypeError: ``features_only=True`` for a network without ``feature_info``, a
+            ``features_only`` that is not a bool, or ``out_indices`` that are not ints.
+        ValueError: ``out_indices`` without ``features_only=True``, or out of range (the
+            message gives the valid range) or repeated.
 
     Examples:
         >>> net = create_model('resnet20', num_classes=100)
         >>> net.num_classes
         100
+        >>> import torch
+        >>> backbone = create_model('resnet50', features_only=True, out_indices=(-2, -1))
+        >>> [tuple(f.shape) for f in backbone(torch.rand(1, 3, 64, 64))]
+        [(1, 1024, 4, 4), (1, 2048, 2, 2)]
     """
     return model_info(name).constructor(**kwargs)

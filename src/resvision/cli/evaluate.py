@@ -23,9 +23,10 @@ from resvision.recipe.runfolder import EVALUATION_FILE, MISCLASSIFIED_FILE
 def run_eval(args: argparse.Namespace) -> int:
     """``resvision eval --checkpoint CKPT [--data DATA] [--split S] [--json] [--output DIR]``."""
     from resvision.recipe.runfolder import write_json
-    from resvision.recipe.runs import load_run
+    from resvision.recipe.runs import load_run, parse_classes
 
-    file, info, checkpoint = load_run(args.checkpoint)
+    classes = parse_classes(args.classes) if args.classes else None
+    file, info, checkpoint = load_run(args.checkpoint, model=args.model, classes=classes)
     if info.get("data_known") is False and not args.data:
         raise UsageError(
             f"{str(file)!r} was trained in Python on data resvision cannot name: give the data "

@@ -286,6 +286,14 @@ def _add_eval_and_predict(sub: Any) -> None:
     """``resvision eval`` and ``resvision predict``."""
     p = sub.add_parser("eval", help="evaluate a checkpoint: loss, top-1/5, per-class, confusion")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint or run folder")
+    p.add_argument(
+        "--model", metavar="NAME", help="the checkpoint's model, when it does not name it"
+    )
+    p.add_argument(
+        "--classes",
+        metavar="LIST",
+        help="its class names in label order (a,b,c or a file), when it does not name them",
+    )
     p.add_argument("--data", metavar="DATA", help="data set (default: the one it was trained on)")
     p.add_argument("--data-root", metavar="DIR")
     p.add_argument(
@@ -304,7 +312,18 @@ def _add_eval_and_predict(sub: Any) -> None:
 
     p = sub.add_parser("predict", help="classify image files: top-k classes with probabilities")
     p.add_argument("--checkpoint", metavar="CKPT", help="a checkpoint or run folder")
-    p.add_argument("--model", metavar="NAME", help="instead of --checkpoint: a zoo model ...")
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="instead of --checkpoint: a zoo model ... (with --checkpoint: its model, when the "
+        "checkpoint does not name it)",
+    )
+    p.add_argument(
+        "--classes",
+        metavar="LIST",
+        help="with --checkpoint: its class names in label order (a,b,c or a file), when it does "
+        "not name them",
+    )
     p.add_argument(
         "--pretrained", metavar="WEIGHTS", help="... with these weights (default: its published)"
     )

@@ -222,16 +222,19 @@ def pretrained_model(name: str, weights: str | None, device: str) -> tuple[Any, 
 def run_predict(args: argparse.Namespace) -> int:
     """``resvision predict --checkpoint CKPT IMAGE... [--topk K] [--json]``."""
     from resvision.recipe.evaluation import load_model_for_inference
-    from resvision.recipe.runs import load_run
+    from resvision.recipe.runs import load_run, parse_classes
 
     if args.topk < 1:
         raise UsageError(f"--topk must be at least 1, got {args.topk}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.checkpoint and (args.model or args.pretrained):
+    if args.checkpoint and args.pretrained:
         raise UsageError("give --checkpoint, or --model with --pretrained, not both")
+    if args.classes and not args.checkpoint:
+        raise UsageError("--classes names the classes of a --checkpoint; give one")
     if args.checkpoint:
-        file, info, checkpoint = load_run(args.checkpoint)
+        classes = parse_classes(args.classes) if args.classes else None
+        file, info, checkpoint = load_run(args.checkpoint, model=args.model, classes=classes)
         files = expand_images(args.images)
         classes = [str(c) for c in info["classes"]]
         pre = Preprocess.from_dict(info["preprocess"])

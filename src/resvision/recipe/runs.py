@@ -181,11 +181,20 @@ def checkpoint_of(path_text: str) -> Path:
     raise UsageError(f"no checkpoint in {path_text!r} (looked for {', '.join(PREFERRED)})")
 
 
-def load_run(path_text: str) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+def load_run(
+    path_text: str, model: str | None = None, classes: list[str] | None = None
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     """Read a checkpoint and the description of its run.
 
     The description is the checkpoint's RunInfo state, which every checkpoint written by
-    ``resvision train`` holds.
+    ``resvision train`` holds, or the run identity a checkpoint of ``Model.fit`` holds.
+
+    Args:
+        path_text: a checkpoint file or a run folder.
+        model: the model name (``--model``), for a checkpoint whose network was not built by the
+            zoo; refused when the checkpoint names another model.
+        classes: the class names in label order (``--classes``), for a checkpoint whose data
+            named none; refused when the checkpoint names other classes.
 
     Returns:
         ``(checkpoint path, description, checkpoint object)``; the description has ``model``,
@@ -205,14 +214,64 @@ def load_run(path_text: str) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     if is_training_checkpoint(obj):
         info = (obj.get("callbacks") or {}).get(STATE_KEY)
         if info is None and obj.get("identity"):  # saved by Model.fit in Python
-            info = info_from_identity(file, obj["identity"])
+            given = {"model": model, "classes": classes}
+            info = info_from_identity(file, {**obj["identity"], **_fill_in(obj, given)})
     if info is None:
         raise UsageError(
             f"{str(file)!r} does not say which model and classes it holds: it was not written "
             "by `resvision train` or `Model.fit` (in Python, load it with "
             "resvision.Model(net).load(path))"
         )
+    _check_agrees(file, info, "model", model, "--model")
+    _check_agrees(file, info, "classes", classes, "--classes")
     return file, info, obj
+
+
+def _fill_in(obj: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The fields given on the command line that the checkpoint's identity lacks."""
+    identity = obj.get("identity") or {}
+    return {k: v for k, v in given.items() if v is not None and not identity.get(k)}
+
+
+def _check_agrees(file: Path, info: dict[str, Any], key: str, given: Any, flag: str) -> None:
+    """A flag that repeats what the checkpoint says is fine; one that contradicts it is refused."""
+    if given is None:
+        return
+    recorded = list(info[key]) if key == "classes" else info[key]
+    if recorded != (list(given) if key == "classes" else given):
+        shown = ", ".join(recorded) if key == "classes" else recorded
+        raise UsageError(f"{flag}: {str(file)!r} already names its {key} ({shown}); drop {flag}")
+
+
+def parse_classes(text: str) -> list[str]:
+    """``--classes``: class names in label order, comma-separated, or a text file with one name
+    per line.
+
+    Raises:
+        UsageError: an empty name, a repeated name, or fewer than one name.
+
+    Examples:
+        >>> parse_classes("cat, dog")
+        ['cat', 'dog']
+    """
+    path = Path(text)
+    if path.is_file():
+        try:
+            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"--classes {text!r}: cannot read it ({err})") from None
+        names = [n for n in names if n]
+    else:
+        names = [n.strip() for n in text.split(",")]
+    if not names or any(not n for n in names):
+        raise UsageError(
+            f"--classes {text!r}: give the class names in label order, comma-separated "
+            "(cat,dog) or a text file with one name per line"
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"--classes: {', '.join(repeated)} given more than once")
+    return names
 
 
 def info_from_identity(file: Path, identity: dict[str, Any]) -> dict[str, Any]:
@@ -233,18 +292,29 @@ def info_from_identity(file: Path, identity: dict[str, Any]) -> dict[str, Any]:
     from resvision.recipe.data import STATS, Preprocess
 
     name, classes = identity.get("model"), identity.get("classes")
+    if name:
+        from resvision.models import UnknownModelError
+
+        try:
+            model_info(name)
+        except UnknownModelError as err:
+            raise UsageError(f"--model: {err}") from None
     if not name:
         raise UsageError(
             f"{str(file)!r} does not name its model: its network was not built by resvision's "
-            "model zoo. Before fit, set model.identity = {'model': NAME} (a name from "
-            "`resvision models`) for a network that is one of them"
+            "model zoo. Give --model NAME (a name from `resvision models`) if it is one of "
+            "them, or before fit set model.identity = {'model': NAME}"
         )
     if not classes:
         n = identity.get("num_classes")
         raise UsageError(
             f"{str(file)!r} does not name its {n or ''} classes: the training data had no "
-            "`classes`. Before fit, set model.identity = {'classes': [...]} (in label order)"
+            "`classes`. Give --classes a,b,c (in label order, or a file with one per line), or "
+            "before fit set model.identity = {'classes': [...]}"
         )
+    n = identity.get("num_classes")
+    if isinstance(n, int) and n > 0 and len(classes) != n:
+        raise UsageError(f"{str(file)!r} holds a {n}-class network; --classes names {len(classes)}")
     pre = identity.get("preprocess")
     if not pre:
         channels, _, side = model_info(name).input_size

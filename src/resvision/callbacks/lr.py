@@ -29,6 +29,12 @@ class LRScheduler(Callback):
     the fp16 loss scaler skipped), at the end of the batch, so the ``lr`` logged for a batch
     is the one it used.
 
+    A :class:`resvision.optim.lr.ReduceOnPlateau` schedule follows a metric instead: it is
+    stepped with the evaluation ``loss`` after each evaluation, or, in a run without
+    evaluation, with the epoch's training ``loss`` at the end of each epoch (``by_step`` and
+    ``by_epoch`` do not apply to it). Paddle's callback would call its ``step()`` without the
+    metric, which fails.
+
     Args:
         by_step: step per optimizer step (default when ``by_epoch`` is False).
         by_epoch: step at the end of each epoch instead.
@@ -73,6 +79,7 @@ class LRScheduler(Callback):
         self._hook: Any = None
         self._hooked_optimizer: Any = None
         self._saved_state: dict[str, Any] | None = None
+        self._seen_eval = False  # a metric-driven schedule follows the evaluation loss
 
     def _schedule(self) -> Any:
         if self.scheduler is not None:
@@ -92,6 +99,7 @@ class LRScheduler(Callback):
         if schedule is not None and self._saved_state is not None:
             schedule.load_state_dict(self._saved_state)
         self._saved_state = None
+        self._seen_eval = False
         self._remove_hook()
         opt = find_optimizer(self.model)
         if self.by_step and opt is not None and hasattr(opt, "register_step_post_hook"):
@@ -111,15 +119,37 @@ class LRScheduler(Callback):
             self._pending_steps = 1  # no optimizer to watch: one step per batch, as Paddle
         schedule = self._schedule()
         steps, self._pending_steps = self._pending_steps, 0
-        if schedule is not None:
+        if schedule is not None and not isinstance(schedule, schedules.ReduceOnPlateau):
             for _ in range(steps):
                 schedule.step()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.by_epoch:
-            schedule = self._schedule()
-            if schedule is not None:
-                schedule.step()
+        schedule = self._schedule()
+        if isinstance(schedule, schedules.ReduceOnPlateau):
+            if not self._seen_eval:  # a run without evaluation: the training loss
+                self._step_on_loss(schedule, logs)
+        elif self.by_epoch and schedule is not None:
+            schedule.step()
+
+    def on_eval_end(self, logs: dict[str, Any] | None = None) -> None:
+        schedule = self._schedule()
+        if isinstance(schedule, schedules.ReduceOnPlateau):
+            self._seen_eval = True
+            self._step_on_loss(schedule, logs)
+
+    def _step_on_loss(self, schedule: Any, logs: dict[str, Any] | None) -> None:
+        value = (logs or {}).get("loss")
+        if value is None:
+            if getattr(self, "_warned_no_loss", False):
+                return
+            self._warned_no_loss = True
+            warnings.warn(
+                "ReduceOnPlateau is stepped with the loss, and the logs have none (fit without "
+                "a loss function?): the rate stays; call schedule.step(metric) yourself",
+                stacklevel=3,
+            )
+            return
+        schedule.step(value)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._remove_hook()
@@ -128,7 +158,7 @@ class LRScheduler(Callback):
         schedule = self._schedule()
         if schedule is None and self._saved_state is None:
             return {}
-        state = {"pending_steps": self._pending_steps}
+        state = {"pending_steps": self._pending_steps, "seen_eval": self._seen_eval}
         state["scheduler"] = schedule.state_dict() if schedule is not None else self._saved_state
         return state
 
@@ -136,6 +166,7 @@ class LRScheduler(Callback):
         if not state:
             return
         self._pending_steps = int(state.get("pending_steps", 0))
+        self._seen_eval = bool(state.get("seen_eval", False))
         schedule = self._schedule()
         if schedule is not None:
             schedule.load_state_dict(state["scheduler"])

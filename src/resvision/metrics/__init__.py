@@ -12,13 +12,16 @@
 
 - :mod:`~resvision.metrics.base`: the :class:`Metric` protocol, its count states, merging and
   all-reduce across processes.
-- :mod:`~resvision.metrics.accuracy`: top-k :class:`Accuracy`.
+- :mod:`~resvision.metrics.topk`: top-k :class:`Accuracy` and the function
+  :func:`accuracy`.
+- :mod:`~resvision.metrics.auc`: :class:`Auc` (ROC and precision-recall areas).
 - :mod:`~resvision.metrics.classification`: :class:`ConfusionMatrix`, :class:`Precision`,
   :class:`Recall`.
 """
 
-from .accuracy import Accuracy
+from .auc import Auc
 from .base import Metric
 from .classification import ConfusionMatrix, Precision, Recall
+from .topk import Accuracy, accuracy
 
-__all__ = ["Accuracy", "ConfusionMatrix", "Metric", "Precision", "Recall"]
+__all__ = ["Accuracy", "Auc", "ConfusionMatrix", "Metric", "Precision", "Recall", "accuracy"]

@@ -11,9 +11,17 @@
 (True, 0.0)
 
 The optimizers are ``torch.optim`` optimizers; any torch optimizer works with
-``resvision.Model`` too.
+``resvision.Model`` too. All 14 of ``paddle.optimizer`` are here with Paddle's arguments:
+``SGD``, ``Momentum``, ``Adam``, ``AdamW`` (:mod:`~resvision.optim.optimizers`), ``Adagrad``,
+``Adadelta``, ``RMSProp``, ``Adamax``, ``RAdam``, ``NAdam`` (:mod:`~resvision.optim.adaptive`),
+``Lamb`` (:mod:`~resvision.optim.lamb`), ``ASGD``, ``Rprop``, ``LBFGS``
+(:mod:`~resvision.optim.classic`), plus ``Muon``; and the 17 schedules of
+``paddle.optimizer.lr`` in :mod:`~resvision.optim.lr`.
 """
 
+from resvision.optim.adaptive import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSProp
+from resvision.optim.classic import ASGD, LBFGS, Rprop
+from resvision.optim.lamb import Lamb
 from resvision.optim.muon import Muon, muon_param_groups, orthogonalize
 from resvision.optim.optimizers import (
     SGD,
@@ -30,16 +38,26 @@ from resvision.optim.optimizers import (
 from . import lr
 
 __all__ = [
+    "ASGD",
+    "LBFGS",
     "SGD",
+    "Adadelta",
+    "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
     "ClipGradByGlobalNorm",
     "ClipGradByNorm",
     "ClipGradByValue",
     "L1Decay",
     "L2Decay",
+    "Lamb",
     "Momentum",
     "Muon",
+    "NAdam",
+    "RAdam",
+    "RMSProp",
+    "Rprop",
     "lr",
     "muon_param_groups",
     "orthogonalize",

@@ -176,8 +176,8 @@ class Muon(_PaddleOptimizer, torch.optim.Optimizer):
             parameters = list(parameters)
             if parameters and not any(isinstance(p, dict) for p in parameters):
                 split = {True: [], False: []}
-                for p in parameters:
-                    split[p.ndim >= 2].append(p)
+                for p in parameters:  # a tensor or a (name, tensor) pair
+                    split[(p[1] if isinstance(p, tuple) else p).ndim >= 2].append(p)
                 parameters = [{"params": ps, "muon": m} for m, ps in split.items() if ps]
         groups, lr, decay = self._setup(learning_rate, parameters, weight_decay, grad_clip)
         for group in groups:

@@ -23,7 +23,7 @@ regularise, then update); under a GradScaler they see the unscaled gradients, be
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -148,6 +148,10 @@ class _PaddleOptimizer:
 
     lr_scheduler: LRScheduler | None
 
+    # Paddle's per-group option names -> this optimizer's torch names (``beta1`` / ``beta2``
+    # become torch's ``betas`` pair, see _translate_group).
+    _paddle_group_keys: ClassVar[dict[str, str]] = {"epsilon": "eps"}
+
     def _setup(
         self,
         learning_rate: float | LRScheduler,
@@ -155,8 +159,16 @@ class _PaddleOptimizer:
         weight_decay: Any,
         grad_clip: Any,
         decay_kwargs: Any = _decay_kwargs,
+        betas: tuple[float, float] | None = None,
     ) -> tuple[list[dict[str, Any]], float, dict[str, float]]:
+        """Paddle's arguments as torch param groups, the initial rate and the decay options.
+
+        ``parameters`` may hold ``(name, tensor)`` pairs (``model.named_parameters()``); the
+        names are kept in ``self._param_names`` (by tensor id) for the name-based options of
+        ``AdamW``. Groups may use Paddle's option names (``epsilon``, ``beta1``, ...).
+        """
         name = type(self).__name__
+        self._param_names: dict[int, str] = {}
         if isinstance(learning_rate, LRScheduler):
             self.lr_scheduler, lr = learning_rate, learning_rate()
         elif (
@@ -188,7 +200,12 @@ class _PaddleOptimizer:
             raise ValueError(f"{name} got an empty parameter list")
         if all(isinstance(p, dict) for p in params):
             for group in params:
-                group = dict(group)
+                group = self._translate_group(dict(group), betas)
+                if "params" not in group:
+                    raise ValueError(
+                        f"{name} parameter group needs a 'params' key, got {sorted(group)}"
+                    )
+                group["params"] = self._strip_names(group["params"])
                 if "learning_rate" in group:  # Paddle: a multiplier of the global rate
                     group["lr_ratio"] = float(group.pop("learning_rate"))
                 if "weight_decay" in group:
@@ -209,8 +226,62 @@ class _PaddleOptimizer:
                 group["lr"] = lr * group["lr_ratio"]
                 groups.append(group)
         else:
-            groups.append({"params": params, "lr_ratio": 1.0})
+            groups.append({"params": self._strip_names(params), "lr_ratio": 1.0})
         return groups, lr, defaults
+
+    def _strip_names(self, params: Any) -> list[Any]:
+        """The tensors of ``params``, remembering the names of ``(name, tensor)`` pairs."""
+        params = [params] if isinstance(params, torch.Tensor) else list(params)
+        tensors = []
+        for p in params:
+            if (
+                isinstance(p, tuple)
+                and len(p) == 2
+                and isinstance(p[0], str)
+                and isinstance(p[1], torch.Tensor)
+            ):
+                self._param_names[id(p[1])] = p[0]
+                p = p[1]
+            tensors.append(p)
+        return tensors
+
+    def _param_name(self, p: torch.Tensor, what: str) -> str:
+        """A parameter's name, from the ``(name, parameter)`` pairs it was given in."""
+        found = self._param_names.get(id(p))
+        if found is None:
+            raise TypeError(
+                f"{type(self).__name__} {what} is called with parameter names, and torch "
+                "parameters have none: pass parameters=model.named_parameters() (or groups "
+                "whose 'params' are (name, parameter) pairs)"
+            )
+        return found
+
+    def _translate_group(
+        self, group: dict[str, Any], betas: tuple[float, float] | None
+    ) -> dict[str, Any]:
+        """A Paddle parameter group's option names as this optimizer's torch names."""
+        if betas is not None and ("beta1" in group or "beta2" in group):
+            group["betas"] = (
+                float(group.pop("beta1", betas[0])),
+                float(group.pop("beta2", betas[1])),
+            )
+        for paddle_key, torch_key in self._paddle_group_keys.items():
+            if paddle_key in group and paddle_key != torch_key:
+                group[torch_key] = group.pop(paddle_key)
+        return group
+
+    def _init_torch(
+        self,
+        base: type[torch.optim.Optimizer],
+        groups: list[dict[str, Any]],
+        decay: dict[str, float],
+        **defaults: Any,
+    ) -> None:
+        """``base.__init__`` with the groups and defaults, then Paddle's hooks and schedule."""
+        base.__init__(self, groups, weight_decay=decay["weight_decay"], **defaults)  # type: ignore[call-arg]
+        for group in self.param_groups:  # type: ignore[attr-defined]
+            group.setdefault("l1_decay", decay["l1_decay"])
+        self._finish_setup()
 
     def _finish_setup(self) -> None:
         self.register_step_pre_hook(_PaddleOptimizer._pre_step)  # type: ignore[attr-defined]
@@ -392,7 +463,8 @@ class Adam(_PaddleOptimizer, torch.optim.Adam):
     """Adam (``paddle.optimizer.Adam``), a ``torch.optim.Adam``.
 
     ``weight_decay`` is coupled L2 (added to the gradient), as Paddle's ``L2Decay``. Paddle's
-    ``epsilon`` placement (``eps * sqrt(1 - beta2^t)``) is algebraically torch's.
+    ``epsilon`` placement (``eps * sqrt(1 - beta2^t)``) is algebraically torch's. ``amsgrad``
+    keeps the running maximum of the second moment, as both define it.
 
     Examples:
         >>> opt = Adam(learning_rate=1e-3, parameters=torch.nn.Linear(2, 1).parameters())
@@ -412,16 +484,21 @@ class Adam(_PaddleOptimizer, torch.optim.Adam):
         lazy_mode: bool = False,
         multi_precision: bool = False,
         use_multi_tensor: bool = False,
+        amsgrad: bool = False,
         name: str | None = None,
     ) -> None:
-        groups, lr, decay = self._setup(learning_rate, parameters, weight_decay, grad_clip)
+        betas = (float(beta1), float(beta2))
+        groups, lr, decay = self._setup(
+            learning_rate, parameters, weight_decay, grad_clip, betas=betas
+        )
         torch.optim.Adam.__init__(
             self,
             groups,
             lr=lr,
-            betas=(float(beta1), float(beta2)),
+            betas=betas,
             eps=float(epsilon),
             weight_decay=decay["weight_decay"],
+            amsgrad=bool(amsgrad),
             foreach=True if use_multi_tensor else None,
         )
         for group in self.param_groups:
@@ -437,19 +514,49 @@ def _decoupled_decay(weight_decay: Any, what: str) -> dict[str, float]:
         )
     if weight_decay is None:
         return {"weight_decay": 0.0, "l1_decay": 0.0}
+    if isinstance(weight_decay, torch.Tensor) and weight_decay.numel() == 1:
+        weight_decay = float(weight_decay)
     return _decay_kwargs(weight_decay, what)
 
 
 class AdamW(_PaddleOptimizer, torch.optim.AdamW):
     """AdamW (``paddle.optimizer.AdamW``), a ``torch.optim.AdamW``: decoupled decay.
 
-    ``lr_ratio`` and ``apply_decay_param_fun`` take parameter names, which torch optimizers do
-    not see: use parameter groups (``{'params': ..., 'weight_decay': 0.0}``) instead.
+    Each step is ``w -= lr * coeff * w`` (when the parameter decays) then Adam's update with
+    ``lr``, where ``lr`` is the global rate times the group's ``learning_rate`` ratio times
+    ``lr_ratio(param)``, as Paddle's kernel.
+
+    Args:
+        learning_rate: a float or a :mod:`resvision.optim.lr` schedule.
+        beta1, beta2, epsilon: Adam's moment decay rates and denominator guard.
+        parameters: the parameters, ``(name, parameter)`` pairs (``model.named_parameters()``,
+            needed by ``apply_decay_param_fun``) or Paddle-style groups.
+        weight_decay: the decoupled coefficient (a float; not ``L2Decay``).
+        use_lowprecision_moment: Paddle's option for fp16 moments; accepted and ignored.
+        lr_ratio: None or ``fn(param) -> float``, a per-parameter multiplier of the rate
+            (layer-wise rate decay). Paddle runs it on GPU only; here on any device.
+        apply_decay_param_fun: None or ``fn(name) -> bool``: only parameters whose name gives
+            True decay. Torch parameters carry no name: pass ``(name, parameter)`` pairs
+            (``model.named_parameters()``); the names are those (``'0.weight'``), not Paddle's
+            generated ``linear_0.w_0``.
+        grad_clip: None or a gradient clip (:class:`ClipGradByGlobalNorm`, ...).
+        lazy_mode, multi_precision, name: Paddle options, accepted and ignored.
+        amsgrad: keep the running maximum of the second moment.
+
+    Both functions run once, at construction: the parameters are split into param groups
+    by (decays, ratio), each with its own ``weight_decay`` and ``lr_ratio``.
+
+    Raises:
+        TypeError: ``apply_decay_param_fun`` without parameter names, ``weight_decay`` given as
+            ``L2Decay``, or a function that is not callable.
 
     Examples:
-        >>> opt = AdamW(learning_rate=1e-3, parameters=torch.nn.Linear(2, 1).parameters())
-        >>> opt.param_groups[0]['weight_decay']
-        0.01
+        >>> net = torch.nn.Linear(2, 1)
+        >>> opt = AdamW(learning_rate=1e-3, parameters=net.named_parameters(),
+        ...             apply_decay_param_fun=lambda name: not name.endswith('bias'),
+        ...             lr_ratio=lambda p: 0.5 if p.ndim == 1 else 1.0)
+        >>> [(g['weight_decay'], g['lr_ratio'], g['lr']) for g in opt.param_groups]
+        [(0.01, 1.0, 0.001), (0.0, 0.5, 0.0005)]
     """
 
     def __init__(
@@ -460,29 +567,65 @@ class AdamW(_PaddleOptimizer, torch.optim.AdamW):
         epsilon: float = 1e-8,
         parameters: Any = None,
         weight_decay: float = 0.01,
+        use_lowprecision_moment: bool = False,
         lr_ratio: Any = None,
         apply_decay_param_fun: Any = None,
         grad_clip: Any = None,
         lazy_mode: bool = False,
         multi_precision: bool = False,
+        amsgrad: bool = False,
         name: str | None = None,
     ) -> None:
-        if lr_ratio is not None or apply_decay_param_fun is not None:
-            raise TypeError(
-                "AdamW lr_ratio / apply_decay_param_fun need parameter names; pass parameter "
-                "groups instead, e.g. [{'params': decay}, {'params': no_decay, 'weight_decay': 0.0}]"
-            )
+        for what, fn in (("lr_ratio", lr_ratio), ("apply_decay_param_fun", apply_decay_param_fun)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"AdamW {what} must be None or a function, got {fn!r}")
+        betas = (float(beta1), float(beta2))
         groups, lr, decay = self._setup(
-            learning_rate, parameters, weight_decay, grad_clip, decay_kwargs=_decoupled_decay
+            learning_rate,
+            parameters,
+            weight_decay,
+            grad_clip,
+            decay_kwargs=_decoupled_decay,
+            betas=betas,
         )
+        if lr_ratio is not None or apply_decay_param_fun is not None:
+            groups = self._split_groups(groups, lr, lr_ratio, apply_decay_param_fun)
         torch.optim.AdamW.__init__(
             self,
             groups,
             lr=lr,
-            betas=(float(beta1), float(beta2)),
+            betas=betas,
             eps=float(epsilon),
             weight_decay=decay["weight_decay"],
+            amsgrad=bool(amsgrad),
         )
         for group in self.param_groups:
             group.setdefault("l1_decay", 0.0)
         self._finish_setup()
+
+    def _split_groups(
+        self, groups: list[dict[str, Any]], lr: float, lr_ratio: Any, decays: Any
+    ) -> list[dict[str, Any]]:
+        """Split each group by (decays?, lr_ratio(param)), keeping the parameter order."""
+        out = []
+        for group in groups:
+            parts: dict[tuple[bool, float], dict[str, Any]] = {}
+            for p in group["params"]:
+                decay = (
+                    True
+                    if decays is None
+                    else bool(decays(self._param_name(p, "apply_decay_param_fun")))
+                )
+                ratio = 1.0 if lr_ratio is None else float(lr_ratio(p))
+                if not ratio >= 0:
+                    raise ValueError(f"AdamW lr_ratio must return a number >= 0, got {ratio!r}")
+                part = parts.get((decay, ratio))
+                if part is None:
+                    part = parts[(decay, ratio)] = {**group, "params": []}
+                    part["lr_ratio"] = group["lr_ratio"] * ratio
+                    part["lr"] = lr * part["lr_ratio"]
+                    if not decay:
+                        part["weight_decay"] = 0.0
+                part["params"].append(p)
+            out.extend(parts.values())
+        return out

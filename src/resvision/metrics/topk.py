@@ -1,4 +1,4 @@
-"""Top-k accuracy (``paddle.metric.Accuracy``)."""
+"""Top-k accuracy: the ``Accuracy`` metric and the ``accuracy`` function (``paddle.metric``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from .base import Metric, _as_tensor, _class_labels
 
-__all__ = ["Accuracy"]
+__all__ = ["Accuracy", "accuracy"]
 
 
 class Accuracy(Metric):
@@ -102,3 +102,72 @@ class Accuracy(Metric):
         n = int(self.count)
         accs = [c / n if n else 0.0 for c in self.correct.tolist()]
         return accs[0] if len(accs) == 1 else accs
+
+
+def accuracy(
+    input: torch.Tensor,
+    label: torch.Tensor,
+    k: int = 1,
+    correct: torch.Tensor | None = None,
+    total: torch.Tensor | None = None,
+    name: str | None = None,
+) -> torch.Tensor:
+    """The fraction of samples whose label is among the ``k`` best scores
+    (``paddle.metric.accuracy``).
+
+    A label counts when fewer than ``k`` classes score higher than it or tie with it at a
+    lower index: ties rank the lower class index first. (Paddle's CPU ``topk`` orders equal
+    scores in no documented way, e.g. ``[0.3, 0.3, 0.1]`` puts index 0 first but
+    ``[0.3, 0.3, 0.2, 0.1, 0.1]`` index 1; without ties the two agree.)
+
+    Args:
+        input: scores [N, C] (any float dtype).
+        label: class indices [N, 1] (Paddle's shape) or [N].
+        k: how many of the best classes count.
+        correct: None, or a tensor that receives this batch's number of hits (written in
+            place, as Paddle's output argument; not accumulated).
+        total: None, or a tensor that receives the batch size, in place.
+        name: Paddle's name; ignored.
+
+    Returns:
+        A float32 scalar tensor on ``input``'s device (0 for an empty batch).
+
+    Raises:
+        ValueError: wrong shapes, ``k`` outside ``[1, C]`` or a label outside ``[0, C)``.
+
+    Examples:
+        >>> pred = torch.tensor([[0.2, 0.1, 0.4, 0.1, 0.1], [0.2, 0.3, 0.1, 0.15, 0.25]])
+        >>> label = torch.tensor([[2], [0]])
+        >>> accuracy(pred, label, k=1)
+        tensor(0.5000)
+        >>> correct, total = torch.zeros(1, dtype=torch.int32), torch.zeros(1, dtype=torch.int32)
+        >>> accuracy(pred, label, k=3, correct=correct, total=total).item(), correct, total
+        (1.0, tensor([2], dtype=torch.int32), tensor([2], dtype=torch.int32))
+    """
+    input = _as_tensor(input, "input")
+    if input.dim() != 2:
+        raise ValueError(f"accuracy input must be scores [N, C], got shape {list(input.shape)}")
+    n, classes = input.shape
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= classes:
+        raise ValueError(f"accuracy k must be an int in [1, {classes}] (the classes), got {k!r}")
+    label = _as_tensor(label, "label").to(input.device)
+    if label.dim() == 2 and label.shape[1] == 1:
+        label = label[:, 0]
+    if label.dim() != 1 or label.shape[0] != n:
+        raise ValueError(
+            f"accuracy label must have shape [{n}, 1] or [{n}], got {list(label.shape)}"
+        )
+    label = label.long()
+    if n and (int(label.min()) < 0 or int(label.max()) >= classes):
+        raise ValueError(
+            f"accuracy labels must be in [0, {classes}), got {label.unique().tolist()}"
+        )
+    target = input.gather(1, label[:, None])
+    before = torch.arange(classes, device=input.device) < label[:, None]
+    rank = (input > target).sum(1) + ((input == target) & before).sum(1)
+    hits = (rank < k).sum()
+    if correct is not None:
+        correct.fill_(hits.to(correct.device))
+    if total is not None:
+        total.fill_(n)
+    return (hits.float() / n) if n else torch.zeros((), device=input.device)

@@ -246,8 +246,12 @@ def test_densenet_without_pooling_returns_the_map_where_paddle_fails() -> None:
     net = models.densenet121(with_pool=False, num_classes=0).eval()
     with torch.no_grad():
         assert net(torch.rand(2, 3, 64, 64)).shape == (2, 1024, 2, 2)
+        net.reset_classifier(-1)  # no classifier to remove: still Paddle's output (the zoo's rule)
+        assert net(torch.rand(2, 3, 64, 64)).shape == (2, 1024, 2, 2)
         net.reset_classifier(5)
         assert net(torch.rand(2, 3, 32, 32)).shape == (2, 5)
+        with pytest.raises(ValueError, match="flattened 1x1 feature map, got a 2x2 map"):
+            net(torch.rand(2, 3, 64, 64))
 
 
 def test_a_headless_densenet_keeps_paddles_output_after_pretrained_loading() -> None:

@@ -47,8 +47,8 @@ def _n_with_statistics(model: nn.Module) -> int:
     )
 
 
-def _paddle_layout(model: nn.Module) -> dict[str, tuple[int, ...]]:
-    """Key -> shape as Paddle names them, written here independently of the converter:
+def _paddle_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict as Paddle stores it, written here independently of the converter:
     BatchNorm statistics ``_mean``/``_variance``, no ``num_batches_tracked``, Linear ``[in, out]``."""
     out = {}
     for key, value in model.state_dict().items():
@@ -56,9 +56,13 @@ def _paddle_layout(model: nn.Module) -> dict[str, tuple[int, ...]]:
         if leaf == "num_batches_tracked":
             continue
         leaf = {"running_mean": "_mean", "running_var": "_variance"}.get(leaf, leaf)
-        shape = tuple(value.shape)
-        out[f"{head}.{leaf}"] = shape[::-1] if len(shape) == 2 else shape
+        out[f"{head}.{leaf}"] = value.t() if value.dim() == 2 else value
     return out
+
+
+def _paddle_layout(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    """Key -> shape as Paddle names them (:func:`_paddle_state`)."""
+    return {key: tuple(value.shape) for key, value in _paddle_state(model).items()}
 
 
 # ----------------------------------------------------------------------------- Paddle's facts
@@ -347,16 +351,9 @@ def test_a_paddle_pdparams_file_loads_through_pretrained(goog: GoogLeNet, tmp_pa
 
 
 def test_a_paddle_layout_state_dict_converts_and_loads_strictly(incep: InceptionV3) -> None:
-    paddle_state = {}
-    for key, value in incep.state_dict().items():
-        head, _, leaf = key.rpartition(".")
-        if leaf == "num_batches_tracked":
-            continue
-        leaf = {"running_mean": "_mean", "running_var": "_variance"}.get(leaf, leaf)
-        paddle_state[f"{head}.{leaf}"] = value.t() if value.dim() == 2 else value
     model = InceptionV3()
     missing, unexpected = model.load_state_dict(
-        convert_state_dict(paddle_state, source="paddle"), strict=False
+        convert_state_dict(_paddle_state(incep), source="paddle"), strict=False
     )
     assert unexpected == [] and all(k.endswith("num_batches_tracked") for k in missing)
     x = torch.rand(1, 3, 75, 75)

@@ -1,12 +1,16 @@
-"""The tutorial's building blocks: ConvBNLayer, BasicBlock, BottleneckBlock, ZeroPadShortcut."""
+"""The tutorial's building blocks: ConvBNLayer, BasicBlock, BottleneckBlock, ZeroPadShortcut;
+Paddle's ConvNormActivation and default initialisation."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 from torch import nn
 
 from resvision.models import BasicBlock, BottleneckBlock, ConvBNLayer, ZeroPadShortcut
+from resvision.models.layers import ConvNormActivation, paddle_conv_init, paddle_default_init
 
 
 def _unit_conv_bn(act: str | None) -> ConvBNLayer:
@@ -140,3 +144,30 @@ def test_zero_init_last_makes_the_block_relu_of_its_shortcut() -> None:
         with torch.no_grad():
             short = x if block.short is None else block.short(x)
             torch.testing.assert_close(block(x), torch.relu(short))
+
+
+def test_paddle_conv_init_does_not_divide_out_the_groups() -> None:
+    # Paddle's Conv2D default: N(0, 2 / (k * k * in_channels)) even for a depthwise convolution,
+    # where PyTorch's fan-in (and kaiming_normal_) would divide in_channels by the groups.
+    torch.manual_seed(0)
+    conv = paddle_conv_init(nn.Conv2d(256, 256, 3, groups=256))
+    expected = math.sqrt(2.0 / (256 * 3 * 3))
+    assert conv.weight.std().item() == pytest.approx(expected, rel=0.1)
+    assert torch.count_nonzero(conv.bias) == 0
+
+
+def test_paddle_default_init_covers_convolutions_and_linear_layers() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(4, 300))
+    paddle_default_init(net)
+    bound = math.sqrt(6.0 / (4 + 300))  # Xavier-uniform
+    assert net[2].weight.abs().max().item() <= bound
+    assert torch.count_nonzero(net[0].bias) == torch.count_nonzero(net[2].bias) == 0
+
+
+@pytest.mark.parametrize(
+    ("kernel", "padding", "size"), [(3, None, 9), ((1, 7), None, 9), ((1, 7), 0, 3), (3, 0, 7)]
+)
+def test_conv_norm_activation_pads_to_keep_the_size_unless_told(kernel, padding, size) -> None:
+    layer = ConvNormActivation(2, 4, kernel, padding=padding, activation_layer=None)
+    assert [k for k in layer.state_dict() if k.endswith("weight")] == ["0.weight", "1.weight"]
+    assert layer(torch.zeros(1, 2, 9, 9)).shape[-1] == size

@@ -437,6 +437,14 @@ def test_bad_arguments_are_refused_with_the_accepted_values() -> None:
         ShuffleNetV2(num_classes=10.0)
 
 
+def test_shufflenet_head_keeps_paddles_names_through_reset_classifier() -> None:
+    model = shufflenet_v2_x0_25(num_classes=10)
+    model.reset_classifier(3)
+    assert model.get_classifier() is model._fc and not hasattr(model, "fc")
+    assert [k for k in model.state_dict() if "fc" in k] == ["_fc.weight", "_fc.bias"]
+    assert model._fc.weight.shape == (3, 512)
+
+
 def test_mobilenet_v3_head_keeps_its_hidden_layer() -> None:
     model = mobilenet_v3_small(num_classes=10).eval()
     hidden = model.classifier[0].weight.clone()

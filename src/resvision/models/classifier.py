@@ -24,6 +24,7 @@ keeps the width of its pre-logits features in ``num_features`` and the number of
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -143,18 +144,26 @@ def linear_head(
 class PooledLinearClassifier(nn.Module):
     """Base of the classifiers whose head is global average pooling and one linear layer.
 
-    ResNet, the CIFAR ResNets and MobileNetV1 end the same way: ``pool2d_avg`` then ``fc`` over
-    ``num_features`` channels. This class gives them the zoo's common fine-tuning surface
-    (``forward_head``, ``get_classifier``, ``reset_classifier``) in one place; a subclass sets
-    those three attributes and ``num_classes``, and defines ``forward_features``. A subclass
-    built the Paddle way sets ``with_pool`` (``pool2d_avg`` is then ``nn.Identity`` when False)
-    and ``paddle_headless`` (``fc`` is ``nn.Identity``: Paddle's ``num_classes <= 0``).
+    ResNet, the CIFAR ResNets, MobileNetV1/V2, ShuffleNetV2 and DenseNet end the same way: a
+    pooling then a classifier over ``num_features`` channels. This class gives them the zoo's
+    common fine-tuning surface (``forward_head``, ``get_classifier``, ``reset_classifier``) in one
+    place; a subclass sets the two modules, ``num_features`` and ``num_classes``, and defines
+    ``forward_features``. A subclass built the Paddle way sets ``with_pool`` (the pooling is then
+    skipped) and ``paddle_headless`` (the classifier is ``nn.Identity``: Paddle's
+    ``num_classes <= 0``).
+
+    The two modules are found by name, ``pool_name`` and ``classifier_name`` (``pool2d_avg`` and
+    ``fc`` unless a subclass says otherwise), so that each family keeps Paddle's attribute names,
+    which are its state-dict keys: ShuffleNetV2's are ``_pool2d_avg`` and ``_fc``, MobileNetV2's
+    classifier is the ``classifier`` sequence (dropout, then the linear layer).
     """
 
     num_features: int
     num_classes: int
-    pool2d_avg: nn.Module
-    fc: nn.Module
+    #: Attribute name of the pooling module (``nn.AdaptiveAvgPool2d(1)`` or ``nn.Identity``).
+    pool_name: ClassVar[str] = "pool2d_avg"
+    #: Attribute name of the classifier: the module ``forward_head`` applies after flattening.
+    classifier_name: ClassVar[str] = "fc"
     #: Global average pooling before the classifier (Paddle's ``with_pool``).
     with_pool: bool = True
     #: Built with Paddle's ``num_classes <= 0``: no classifier, the output is the (pooled) map.
@@ -174,20 +183,21 @@ class PooledLinearClassifier(nn.Module):
             ValueError: ``with_pool=False`` with a classifier and a map larger than 1x1 (the
                 classifier takes the flattened map, as in Paddle, so it must be 1x1).
         """
-        x = self.pool2d_avg(x)
+        if self.with_pool:
+            x = getattr(self, self.pool_name)(x)
         if self.paddle_headless and not pre_logits:
             return x
         if not self.with_pool and not pre_logits:
             check_flattened_map(x, (1, 1))
         x = torch.flatten(x, 1)
-        return x if pre_logits else self.fc(x)
+        return x if pre_logits else getattr(self, self.classifier_name)(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
-        """The last layer (``fc``; ``nn.Identity`` for a network without a classifier)."""
-        return self.fc
+        """The last layer (``nn.Identity`` for a network without a classifier)."""
+        return getattr(self, self.classifier_name)
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``).
@@ -200,7 +210,8 @@ class PooledLinearClassifier(nn.Module):
             return
         self.num_classes = validate_num_classes(num_classes, allow_zero=True)
         self.paddle_headless = False
-        self.fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))
+        layer = linear_head(self.num_features, num_classes, like=next(self.parameters()))
+        setattr(self, self.classifier_name, layer)
 
 
 def check_flattened_map(x: torch.Tensor, size: tuple[int, int]) -> None:

@@ -51,9 +51,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifier import linear_head, paddle_num_classes, validate_num_classes
+from .classifier import PooledLinearClassifier, linear_head, paddle_num_classes
 from .features import FeatureInfo
-from .layers import ConvBNLayer, DownscaleInInferDropout
+from .layers import ConvBNLayer, DownscaleInInferDropout, paddle_default_init
 from .registry import register_model
 from .weights import load_pretrained
 
@@ -190,7 +190,7 @@ class TransitionLayer(nn.Module):
         return self.pool2d_avg(self.conv_ac_func(x))
 
 
-class DenseNet(nn.Module):
+class DenseNet(PooledLinearClassifier):
     """DenseNet, with Paddle's layout, arguments and ``num_classes`` rule.
 
     Args:
@@ -255,15 +255,12 @@ class DenseNet(nn.Module):
         self.feature_info.append(FeatureInfo("batch_norm", channels, reduction))
         self.pool2d_avg = nn.AdaptiveAvgPool2d(1)
         self.num_features = channels
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # Paddle's default: Normal(0, sqrt(2 / fan_in))
-                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+        paddle_default_init(self)  # the convolutions: the classifier is made below
         # Built without classifier, the network returns what Paddle's returns: the pooled map
-        # as it is, [N, C, 1, 1]. reset_classifier(0) later gives timm's flat [N, C] instead.
-        self._unflattened_output = num_classes <= 0
-        self.num_classes = 0
-        self.fc: nn.Module = nn.Identity()
-        self.reset_classifier(max(num_classes, 0))
+        # as it is, [N, C, 1, 1].
+        self.paddle_headless = num_classes <= 0
+        self.num_classes = max(num_classes, 0)
+        self.fc = linear_head(self.num_features, self.num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem, dense blocks and transitions, last BN-ReLU: ``[N, num_features, H/32, W/32]``."""
@@ -272,30 +269,6 @@ class DenseNet(nn.Module):
             if name.startswith(("db_conv_", "tr_conv")):
                 x = module(x)
         return self.batch_norm(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pooling (``with_pool``) and the classifier (skipped when
-        ``pre_logits``, which returns the flattened features)."""
-        if self.with_pool:
-            x = self.pool2d_avg(x)
-        if self._unflattened_output and not pre_logits:
-            return x
-        x = torch.flatten(x, 1)
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        """The last layer (``fc``; ``nn.Identity`` when there is none)."""
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a new one for ``num_classes`` (0: ``nn.Identity``)."""
-        self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        if num_classes > 0:
-            self._unflattened_output = False
-        self.fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))
 
 
 def _densenet(name: str, layers: int, pretrained: object, **kwargs: Any) -> DenseNet:

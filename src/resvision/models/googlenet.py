@@ -54,7 +54,7 @@ from torch import nn
 
 from .classifier import linear_head, paddle_num_classes, validate_num_classes
 from .features import FeatureInfo
-from .layers import DownscaleInInferDropout
+from .layers import DownscaleInInferDropout, paddle_conv_init
 from .registry import register_model
 from .weights import load_pretrained
 
@@ -117,15 +117,10 @@ class ConvLayer(nn.Module):
 
     def __init__(self, num_channels: int, num_filters: int, filter_size: int, stride: int = 1):
         super().__init__()
-        self._conv = nn.Conv2d(
-            num_channels,
-            num_filters,
-            filter_size,
-            stride=stride,
-            padding=(filter_size - 1) // 2,
-            bias=False,
+        padding = (filter_size - 1) // 2
+        self._conv = paddle_conv_init(
+            nn.Conv2d(num_channels, num_filters, filter_size, stride, padding, bias=False)
         )
-        nn.init.kaiming_normal_(self._conv.weight, mode="fan_in", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv(x)
@@ -367,11 +362,6 @@ class GoogLeNet(nn.Module):
             getattr(self, name).to(device=like.device, dtype=like.dtype)
 
 
-def _googlenet(pretrained: object, **kwargs: Any) -> GoogLeNet:
-    model = GoogLeNet(**kwargs)
-    return load_pretrained(model, pretrained, model_name="googlenet")
-
-
 @register_model(family="googlenet", input_size=(3, 224, 224), num_classes=1000)
 def googlenet(pretrained: object = False, **kwargs: Any) -> GoogLeNet:
     """GoogLeNet as Paddle builds it (no BatchNorm, three outputs), 11.5M parameters.
@@ -391,4 +381,4 @@ def googlenet(pretrained: object = False, **kwargs: Any) -> GoogLeNet:
         >>> out.shape
         torch.Size([1, 10])
     """
-    return _googlenet(pretrained, **kwargs)
+    return load_pretrained(GoogLeNet(**kwargs), pretrained, model_name="googlenet")

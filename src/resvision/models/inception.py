@@ -38,6 +38,7 @@ State-dict keys equal Paddle's (472 with a classifier, 470 without) after the ge
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -45,7 +46,7 @@ from torch import nn
 
 from .classifier import linear_head, paddle_num_classes, validate_num_classes
 from .features import FeatureInfo
-from .layers import DownscaleInInferDropout
+from .layers import ConvNormActivation, DownscaleInInferDropout, paddle_conv_init
 from .registry import register_model
 from .weights import load_pretrained
 
@@ -64,12 +65,13 @@ __all__ = [
 MIN_INPUT_SIZE = 75  # the two valid-padded stride-2 blocks need a 3x3 map at 8x reduction
 
 Size = int | tuple[int, int]
+_relu = partial(nn.ReLU, inplace=True)
 
 
-class ConvBNReLU(nn.Sequential):
-    """Conv (no bias), BatchNorm, ReLU: Paddle's ``ConvNormActivation`` with its defaults, so
-    keys read ``.0.weight`` and ``.1.*``. The weight is drawn as Paddle's default:
-    Normal(0, sqrt(2 / fan_in)).
+class ConvBNReLU(ConvNormActivation):
+    """Conv (no bias), BatchNorm, ReLU: Paddle's ``ConvNormActivation`` as InceptionV3 uses it,
+    unpadded unless ``padding`` is given, and initialised as Paddle's default
+    (:func:`~resvision.models.layers.paddle_conv_init`) when built.
 
     Args:
         in_channels: input channels.
@@ -91,9 +93,10 @@ class ConvBNReLU(nn.Sequential):
         stride: int = 1,
         padding: Size = 0,
     ) -> None:
-        conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
-        nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
-        super().__init__(conv, nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, activation_layer=_relu, padding=padding
+        )
+        paddle_conv_init(self[0])
 
 
 def _same_avg_pool() -> nn.AvgPool2d:
@@ -398,11 +401,6 @@ class InceptionV3(nn.Module):
         self.fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))
 
 
-def _inception_v3(pretrained: object, **kwargs: Any) -> InceptionV3:
-    model = InceptionV3(**kwargs)
-    return load_pretrained(model, pretrained, model_name="inception_v3")
-
-
 @register_model(family="inception", input_size=(3, 299, 299), num_classes=1000)
 def inception_v3(pretrained: object = False, **kwargs: Any) -> InceptionV3:
     """Inception v3 as Paddle builds it (one output, no auxiliary head), 23.8M parameters.
@@ -421,4 +419,4 @@ def inception_v3(pretrained: object = False, **kwargs: Any) -> InceptionV3:
         >>> inception_v3(num_classes=10).eval()(torch.rand(1, 3, 75, 75)).shape
         torch.Size([1, 10])
     """
-    return _inception_v3(pretrained, **kwargs)
+    return load_pretrained(InceptionV3(**kwargs), pretrained, model_name="inception_v3")

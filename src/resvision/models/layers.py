@@ -12,10 +12,18 @@ Sub-module names (they are the state-dict keys, so weight converters depend on t
   for an identity shortcut); torchvision calls them ``conv1/bn1``, ``conv2/bn2``, ``conv3/bn3``,
   ``downsample.0/downsample.1``.
 - ``BasicBlock`` follows the same scheme: ``conv0``, ``conv1``, ``short``.
+- ``ConvNormActivation`` is ``paddle.vision.ops.ConvNormActivation`` (and torchvision's
+  ``Conv2dNormActivation``): a sequence, so its keys read ``.0.weight`` (conv) and ``.1.*``
+  (BatchNorm) in both libraries.
+
+Paddle's default initialisation, for the families that start training where Paddle's would:
+:func:`paddle_conv_init` (one convolution) and :func:`paddle_default_init` (a whole network).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -27,8 +35,11 @@ __all__ = [
     "BasicBlock",
     "BottleneckBlock",
     "ConvBNLayer",
+    "ConvNormActivation",
     "DownscaleInInferDropout",
     "ZeroPadShortcut",
+    "paddle_conv_init",
+    "paddle_default_init",
 ]
 
 #: Values accepted by ``ConvBNLayer(act=...)``.
@@ -300,3 +311,110 @@ class DownscaleInInferDropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def paddle_conv_init(conv: nn.Conv2d) -> nn.Conv2d:
+    """Initialise a convolution as Paddle's ``Conv2D`` default does, in place.
+
+    The weight is drawn from N(0, 2 / (k * k * in_channels)) (Paddle does not divide out the
+    groups; for an ungrouped convolution this is He's fan-in rule) and the bias is zero.
+
+    Args:
+        conv: the convolution.
+
+    Returns:
+        ``conv`` itself, so that it can wrap the constructor call.
+
+    Examples:
+        >>> conv = paddle_conv_init(nn.Conv2d(3, 8, 3))
+        >>> conv.bias.abs().sum().item()
+        0.0
+    """
+    fan = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+    nn.init.normal_(conv.weight, 0.0, math.sqrt(2.0 / fan))
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
+
+
+def paddle_default_init(module: nn.Module) -> None:
+    """Initialise ``module``'s convolutions and linear layers as Paddle's defaults do.
+
+    Convolutions as :func:`paddle_conv_init`; linear layers Xavier-uniform with zero bias. A
+    network built this way starts training where Paddle's would.
+
+    Args:
+        module: a network or a part of one; every ``nn.Conv2d`` and ``nn.Linear`` inside is
+            re-initialised, in registration order.
+
+    Examples:
+        >>> head = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8, 2))
+        >>> paddle_default_init(head)
+        >>> head[2].bias.abs().sum().item()
+        0.0
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            paddle_conv_init(m)
+        elif isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class ConvNormActivation(nn.Sequential):
+    """Convolution (no bias), BatchNorm and an optional activation, as one sequence.
+
+    The keys read ``.0.weight`` (conv) and ``.1.*`` (BatchNorm), as
+    ``paddle.vision.ops.ConvNormActivation`` and torchvision's ``Conv2dNormActivation`` make them.
+    The layers keep PyTorch's initialisation; a network built of them applies
+    :func:`paddle_default_init` (or :func:`paddle_conv_init`) for Paddle's.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: kernel size, an int or ``(height, width)``.
+        stride: convolution stride.
+        groups: convolution groups (``in_channels`` for a depthwise convolution).
+        activation_layer: what makes the activation (``nn.ReLU``, ``nn.Hardswish``,
+            ``nn.SiLU``, ``functools.partial(nn.ReLU, inplace=True)``), or None for none.
+        padding: an int or ``(height, width)``; None (the default) pads ``(kernel_size - 1) //
+            2``, which keeps the size of a stride-1 map, as Paddle's default does.
+        eps: BatchNorm epsilon.
+        momentum: BatchNorm running-average momentum (PyTorch's convention).
+
+    Examples:
+        >>> layer = ConvNormActivation(3, 16, 3, stride=2, activation_layer=nn.Hardswish)
+        >>> layer(torch.zeros(1, 3, 32, 32)).shape, len(layer)
+        (torch.Size([1, 16, 16, 16]), 3)
+        >>> ConvNormActivation(8, 8, (1, 7), padding=0)(torch.zeros(1, 8, 9, 9)).shape
+        torch.Size([1, 8, 9, 3])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int] = 3,
+        stride: int = 1,
+        groups: int = 1,
+        activation_layer: Callable[[], nn.Module] | None = nn.ReLU,
+        *,
+        padding: int | tuple[int, int] | None = None,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+    ) -> None:
+        if padding is None:
+            padding = (
+                (kernel_size - 1) // 2
+                if isinstance(kernel_size, int)
+                else ((kernel_size[0] - 1) // 2, (kernel_size[1] - 1) // 2)
+            )
+        layers: list[nn.Module] = [
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False
+            ),
+            nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum),
+        ]
+        if activation_layer is not None:
+            layers.append(activation_layer())
+        super().__init__(*layers)

@@ -21,21 +21,21 @@ State-dict keys:
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from .classifier import (
     PooledLinearClassifier,
-    check_flattened_map,
     check_with_pool,
     linear_head,
     paddle_num_classes,
     validate_num_classes,
 )
 from .features import FeatureInfo
-from .layers import ConvBNLayer
+from .layers import ConvBNLayer, ConvNormActivation
 from .registry import register_model
 from .weights import load_pretrained
 
@@ -44,13 +44,23 @@ __all__ = [
     "InvertedResidual",
     "MobileNetV1",
     "MobileNetV2",
+    "check_scale",
     "make_divisible",
     "mobilenet_v1",
     "mobilenet_v2",
 ]
 
 
-def _check_scale(scale: object) -> float:
+def check_scale(scale: object) -> float:
+    """Check a width multiplier (Paddle's ``scale`` of MobileNetV1/V2/V3) and return it as a float.
+
+    Raises:
+        ValueError: ``scale`` is not a number > 0 (a bool is refused too).
+
+    Examples:
+        >>> check_scale(1), check_scale(0.75)
+        (1.0, 0.75)
+    """
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
         raise ValueError(f"scale (the width multiplier) must be a number > 0, got {scale!r}")
     return float(scale)
@@ -142,7 +152,7 @@ class MobileNetV1(PooledLinearClassifier):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
-        self.scale = _check_scale(scale)
+        self.scale = check_scale(scale)
         self.num_classes = paddle_num_classes(num_classes)
         self.with_pool = check_with_pool(with_pool)
         self.paddle_headless = self.num_classes <= 0
@@ -169,9 +179,12 @@ class MobileNetV1(PooledLinearClassifier):
         return self.blocks(self.conv1(x))
 
 
-class ConvBNReLU6(nn.Sequential):
+_relu6 = partial(nn.ReLU6, inplace=True)
+
+
+class ConvBNReLU6(ConvNormActivation):
     """Conv (no bias) + BatchNorm + ReLU6 as a sequence, so keys read ``.0.weight``/``.1.*``
-    as in torchvision's and Paddle's MobileNetV2."""
+    as in torchvision's and Paddle's MobileNetV2; the conv is He (fan-out) initialised."""
 
     def __init__(
         self,
@@ -181,12 +194,8 @@ class ConvBNReLU6(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
     ) -> None:
-        padding = (filter_size - 1) // 2
-        conv = nn.Conv2d(
-            num_channels, num_filters, filter_size, stride, padding, groups=groups, bias=False
-        )
-        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-        super().__init__(conv, nn.BatchNorm2d(num_filters), nn.ReLU6(inplace=True))
+        super().__init__(num_channels, num_filters, filter_size, stride, groups, _relu6)
+        nn.init.kaiming_normal_(self[0].weight, mode="fan_out", nonlinearity="relu")
 
 
 class InvertedResidual(nn.Module):
@@ -231,7 +240,7 @@ _V2_SETTINGS = [
 ]
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(PooledLinearClassifier):
     """MobileNetV2: inverted residual blocks with linear bottlenecks.
 
     Args:
@@ -262,6 +271,9 @@ class MobileNetV2(nn.Module):
         torch.Size([1, 1280, 7, 7])
     """
 
+    # forward_head applies the whole sequence: dropout, then the linear layer
+    classifier_name: ClassVar[str] = "classifier"
+
     def __init__(
         self,
         scale: float = 1.0,
@@ -272,7 +284,7 @@ class MobileNetV2(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
-        self.scale = _check_scale(scale)
+        self.scale = check_scale(scale)
         self.num_classes = paddle_num_classes(num_classes)
         self.with_pool = check_with_pool(with_pool)
         self.paddle_headless = self.num_classes <= 0
@@ -312,23 +324,6 @@ class MobileNetV2(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The convolutional part: ``[N, num_features, H/32, W/32]``."""
         return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pooling, dropout and the classifier (``pre_logits``: pooled features).
-
-        Without a classifier the pooled map ``[N, C, 1, 1]`` (or the map, without pooling) is
-        returned as Paddle returns it.
-        """
-        x = self.pool2d_avg(x)
-        if self.paddle_headless and not pre_logits:
-            return x
-        if not self.with_pool and not pre_logits:
-            check_flattened_map(x, (1, 1))
-        x = torch.flatten(x, 1)
-        return x if pre_logits else self.classifier(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
         """The last layer (``classifier[1]``); the empty ``classifier`` when there is none."""

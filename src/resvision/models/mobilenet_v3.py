@@ -42,7 +42,6 @@ the Large one 266.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -58,12 +57,12 @@ from .classifier import (
     validate_num_classes,
 )
 from .features import FeatureInfo
-from .mobilenet import make_divisible
+from .layers import ConvNormActivation, paddle_default_init
+from .mobilenet import check_scale, make_divisible
 from .registry import register_model
 from .weights import load_pretrained
 
 __all__ = [
-    "ConvNormActivation",
     "InvertedResidualConfig",
     "MobileNetV3",
     "MobileNetV3Block",
@@ -72,86 +71,7 @@ __all__ = [
     "SqueezeExcitation",
     "mobilenet_v3_large",
     "mobilenet_v3_small",
-    "paddle_default_init",
 ]
-
-
-def paddle_default_init(module: nn.Module) -> None:
-    """Initialise ``module``'s convolutions and linear layers as Paddle's defaults do.
-
-    Convolutions: N(0, 2 / (k * k * in_channels)) (Paddle does not divide out the groups) and
-    zero bias; linear layers: Xavier-uniform and zero bias. A network built this way starts
-    training where Paddle's would.
-
-    Examples:
-        >>> conv = nn.Conv2d(3, 8, 3, bias=True)
-        >>> paddle_default_init(conv)
-        >>> conv.bias.abs().sum().item()
-        0.0
-    """
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            # N(0, 2 / fan) with fan = k * k * in_channels, groups not divided out (Paddle's rule)
-            fan = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
-            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan))
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class ConvNormActivation(nn.Sequential):
-    """Convolution (no bias), BatchNorm and an optional activation, as one sequence.
-
-    The keys read ``.0.weight`` (conv) and ``.1.*`` (BatchNorm), as
-    ``paddle.vision.ops.ConvNormActivation`` and torchvision's ``Conv2dNormActivation`` make them.
-    The padding is ``(kernel_size - 1) // 2``.
-
-    Args:
-        in_channels: input channels.
-        out_channels: output channels.
-        kernel_size: square kernel size.
-        stride: convolution stride.
-        groups: convolution groups (``in_channels`` for a depthwise convolution).
-        activation_layer: class of the activation (``nn.ReLU``, ``nn.Hardswish``, ``nn.SiLU``),
-            or None for none.
-        eps: BatchNorm epsilon.
-        momentum: BatchNorm running-average momentum (PyTorch's convention).
-
-    Examples:
-        >>> layer = ConvNormActivation(3, 16, 3, stride=2, activation_layer=nn.Hardswish)
-        >>> layer(torch.zeros(1, 3, 32, 32)).shape, len(layer)
-        (torch.Size([1, 16, 16, 16]), 3)
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        groups: int = 1,
-        activation_layer: Callable[[], nn.Module] | None = nn.ReLU,
-        *,
-        eps: float = 1e-5,
-        momentum: float = 0.1,
-    ) -> None:
-        layers: list[nn.Module] = [
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size,
-                stride,
-                (kernel_size - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum),
-        ]
-        if activation_layer is not None:
-            layers.append(activation_layer())
-        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -274,12 +194,6 @@ class MobileNetV3Block(nn.Module):
         return x + y if self.use_res_connect else y
 
 
-def _check_scale(scale: object) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-        raise ValueError(f"scale (the width multiplier) must be a number > 0, got {scale!r}")
-    return float(scale)
-
-
 class MobileNetV3(nn.Module):
     """MobileNetV3 from a block table: the base of :class:`MobileNetV3Small` and
     :class:`MobileNetV3Large` (Paddle's ``MobileNetV3``).
@@ -313,7 +227,7 @@ class MobileNetV3(nn.Module):
         super().__init__()
         if not config:
             raise ValueError("config must list at least one InvertedResidualConfig, got none")
-        self.scale = _check_scale(scale)
+        self.scale = check_scale(scale)
         self.num_classes = paddle_num_classes(num_classes)
         self.with_pool = check_with_pool(with_pool)
         self.last_channel = last_channel
@@ -474,21 +388,14 @@ class MobileNetV3Small(MobileNetV3):
 
     def __init__(self, scale: float = 1.0, num_classes: int = 1000, with_pool: bool = True) -> None:
         super().__init__(
-            _SMALL, make_divisible(1024 * _check_scale(scale)), scale, num_classes, with_pool
+            _SMALL, make_divisible(1024 * check_scale(scale)), scale, num_classes, with_pool
         )
 
 
 class MobileNetV3Large(MobileNetV3):
     """MobileNetV3-Large: 15 blocks, a 960-channel last convolution, a 1280-wide hidden layer.
 
-    Args:
-        scale: width multiplier.
-        num_classes: number of classes; <= 0 builds no classifier.
-        with_pool: global average pooling before the classifier.
-
-    Raises:
-        ValueError: ``scale`` <= 0.
-        TypeError: ``num_classes`` is not an int, or ``with_pool`` not a bool.
+    Arguments and errors as :class:`MobileNetV3Small`.
 
     Examples:
         >>> net = MobileNetV3Large(scale=0.5, num_classes=-1, with_pool=False)
@@ -498,7 +405,7 @@ class MobileNetV3Large(MobileNetV3):
 
     def __init__(self, scale: float = 1.0, num_classes: int = 1000, with_pool: bool = True) -> None:
         super().__init__(
-            _LARGE, make_divisible(1280 * _check_scale(scale)), scale, num_classes, with_pool
+            _LARGE, make_divisible(1280 * check_scale(scale)), scale, num_classes, with_pool
         )
 
 

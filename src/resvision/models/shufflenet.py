@@ -42,20 +42,14 @@ Every variant's state dict has 282 keys (Paddle's count, without ``num_batches_t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from .classifier import (
-    check_flattened_map,
-    check_with_pool,
-    linear_head,
-    paddle_num_classes,
-    validate_num_classes,
-)
+from .classifier import PooledLinearClassifier, check_with_pool, paddle_num_classes
 from .features import FeatureInfo
-from .mobilenet_v3 import ConvNormActivation, paddle_default_init
+from .layers import ConvNormActivation, paddle_default_init
 from .registry import register_model
 from .weights import load_pretrained
 
@@ -168,7 +162,7 @@ class ShuffleDownsampleUnit(nn.Module):
         return channel_shuffle(torch.cat([left, right], dim=1), 2)
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(PooledLinearClassifier):
     """ShuffleNetV2 at one of Paddle's six widths.
 
     The units are direct children named as Paddle names them, ``'2_1'`` .. ``'4_4'`` (stage,
@@ -191,6 +185,10 @@ class ShuffleNetV2(nn.Module):
         >>> ShuffleNetV2(scale=0.5, num_classes=0, with_pool=False)(torch.rand(1, 3, 64, 64)).shape
         torch.Size([1, 1024, 2, 2])
     """
+
+    # Paddle's names (``_fc`` is the state-dict key of the classifier)
+    pool_name: ClassVar[str] = "_pool2d_avg"
+    classifier_name: ClassVar[str] = "_fc"
 
     def __init__(
         self,
@@ -246,47 +244,6 @@ class ShuffleNetV2(nn.Module):
         for name in self.block_names:
             x = getattr(self, name)(x)
         return self._last_conv(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pooling (``with_pool``) and ``_fc``.
-
-        Returns ``[N, num_classes]`` logits; with ``pre_logits`` the flattened input of ``_fc``
-        (``[N, num_features]`` with pooling). A network built without a classifier
-        (``paddle_headless``) returns what Paddle's returns: the pooled ``[N, C, 1, 1]`` map, or
-        the map itself without pooling.
-
-        Raises:
-            ValueError: ``with_pool=False`` with a classifier and a map larger than 1x1.
-        """
-        if self.with_pool:
-            x = self._pool2d_avg(x)
-        if self.paddle_headless and not pre_logits:
-            return x
-        if not self.with_pool and not pre_logits:
-            check_flattened_map(x, (1, 1))
-        x = torch.flatten(x, 1)
-        return x if pre_logits else self._fc(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        """The last layer (``_fc``; ``nn.Identity`` for a network without a classifier)."""
-        return self._fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace ``_fc`` with a new layer for ``num_classes`` (0: ``nn.Identity``, the network
-        then returns ``[N, num_features]``).
-
-        On a network built without a classifier (``paddle_headless``), ``num_classes <= 0``
-        changes nothing: it keeps returning Paddle's output.
-        """
-        if self.paddle_headless and paddle_num_classes(num_classes) <= 0:
-            self.num_classes = num_classes
-            return
-        self.num_classes = validate_num_classes(num_classes, allow_zero=True)
-        self.paddle_headless = False
-        self._fc = linear_head(self.num_features, num_classes, like=next(self.parameters()))
 
 
 def _shufflenet_v2(name: str, pretrained: object, scale: float, **kwargs: Any) -> ShuffleNetV2:

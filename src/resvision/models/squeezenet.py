@@ -45,7 +45,7 @@ from torch import nn
 
 from .classifier import paddle_num_classes, validate_num_classes
 from .features import FeatureInfo
-from .layers import DownscaleInInferDropout
+from .layers import DownscaleInInferDropout, paddle_conv_init
 from .registry import register_model
 from .weights import load_pretrained
 
@@ -61,13 +61,6 @@ __all__ = [
 VERSIONS = ("1.0", "1.1")
 
 
-def _paddle_conv_init(conv: nn.Conv2d) -> nn.Conv2d:
-    """Paddle's default for a convolution: Normal(0, sqrt(2 / fan_in)), zero bias."""
-    nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
-    nn.init.zeros_(conv.bias)
-    return conv
-
-
 class FireConv(nn.Module):
     """A convolution with bias, then ReLU (Paddle's ``MakeFireConv``; key ``_conv``).
 
@@ -80,7 +73,7 @@ class FireConv(nn.Module):
         self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0
     ) -> None:
         super().__init__()
-        self._conv = _paddle_conv_init(
+        self._conv = paddle_conv_init(
             nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding)
         )
 
@@ -133,7 +126,7 @@ class PointwiseClassifier(nn.Conv2d):
 
     def __init__(self, in_features: int, out_features: int, **factory: Any) -> None:
         super().__init__(in_features, out_features, kernel_size=1, **factory)
-        _paddle_conv_init(self)
+        paddle_conv_init(self)
 
     @property
     def in_features(self) -> int:
@@ -204,7 +197,7 @@ class SqueezeNet(nn.Module):
         self.version = version
         self.with_pool = with_pool
         (stem, kernel, padding), self._pool_after, stages = _VERSIONS[version]
-        self._conv = _paddle_conv_init(nn.Conv2d(3, stem, kernel, stride=2, padding=padding))
+        self._conv = paddle_conv_init(nn.Conv2d(3, stem, kernel, stride=2, padding=padding))
         self._relu = nn.ReLU()  # the stem's activation, a module so feature_info can name it
         self._pool = nn.MaxPool2d(kernel_size=3, stride=2)  # floor, not torchvision's ceil
         for i, (channels, *widths) in enumerate(_FIRES, start=1):

@@ -5,6 +5,13 @@ waits for the device. The loops around it read values back to the host only on l
 (every ``log_freq`` steps and at the end of an epoch): per-step losses are kept as device
 tensors until then, so a GPU is never stalled by a ``.item()`` per step. The same read checks
 that every loss since the last read was finite, and names the first step that was not.
+
+Networks with auxiliary outputs (GoogLeNet's ``(out, aux1, aux2)``, as Paddle returns them in
+training and in evaluation) declare one weight per output in a ``loss_weights`` attribute, main
+output first (see :func:`output_loss_weights`). :class:`StepRunner` is the one place that reads
+it: training minimises the weighted sum of the loss of each output; the metrics, the evaluation
+loss and the predictions see the main output alone. Every other network keeps Paddle's rule: all
+its outputs go to ``loss(*outputs, *labels)`` and to the metrics.
 """
 
 from __future__ import annotations
@@ -89,6 +96,51 @@ def to_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def output_loss_weights(network: nn.Module) -> tuple[float, ...] | None:
+    """The weights of a network's outputs in the training loss: its ``loss_weights`` attribute.
+
+    A network whose forward returns its main output followed by auxiliary ones says so with a
+    ``loss_weights`` attribute, one weight per output (``GoogLeNet.loss_weights`` is the paper's
+    ``(1.0, 0.3, 0.3)``). Training then minimises ``sum(w_i * loss(output_i, *labels))``, the
+    given loss applied to each output as Paddle's GoogLeNet recipe does; metrics, the evaluation
+    loss, ``predict`` and ``export`` use the main output alone. Setting the attribute to None on
+    an instance (``net.loss_weights = None``) restores Paddle's ``hapi`` rule, where all the
+    outputs go to ``loss(*outputs, *labels)`` and to the metrics (for a loss written for them).
+
+    Args:
+        network: The module (not a DDP wrapper: the attribute is read from the module itself).
+
+    Returns:
+        The weights as floats, or None when the network has no (or a None) ``loss_weights``.
+
+    Raises:
+        TypeError: ``loss_weights`` is not a list/tuple of real numbers.
+        ValueError: it is empty or holds a NaN/infinite weight.
+
+    Examples:
+        >>> class TwoHeads(nn.Linear):
+        ...     loss_weights = (1.0, 0.3)
+        >>> output_loss_weights(TwoHeads(2, 2)), output_loss_weights(nn.Linear(2, 2))
+        ((1.0, 0.3), None)
+    """
+    weights = getattr(network, "loss_weights", None)
+    if weights is None:
+        return None
+    name = f"{type(network).__name__}.loss_weights"
+    if not isinstance(weights, (list, tuple)) or not all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights
+    ):
+        raise TypeError(
+            f"{name} must be a list/tuple of numbers, one weight per output (main output "
+            f"first), or None; got {weights!r}"
+        )
+    if not weights or not all(math.isfinite(w) for w in weights):
+        raise ValueError(
+            f"{name} must hold one finite weight per output (main output first), got {weights!r}"
+        )
+    return tuple(float(w) for w in weights)
+
+
 def metric_names(metrics: Sequence[Any], with_loss: bool) -> list[str]:
     """Paddle's log names: ``['loss']`` (when a loss is set) and every metric's ``name()``."""
     names = ["loss"] if with_loss else []
@@ -125,6 +177,14 @@ class StepRunner:
         device: Where batches go.
         channels_last: Give 4-d inputs the channels-last memory format.
         num_inputs: How many leading entries of a batch are network inputs (the rest are labels).
+
+    Attributes:
+        loss_weights: :func:`output_loss_weights` of ``network``, read once here: None for a
+            network without auxiliary outputs (its steps run as they always did), else the
+            weights of its main and auxiliary outputs.
+
+    Raises:
+        TypeError, ValueError: ``network.loss_weights`` is not a list of finite numbers.
     """
 
     def __init__(
@@ -150,6 +210,7 @@ class StepRunner:
         self.device = device
         self.channels_last = channels_last
         self.num_inputs = num_inputs
+        self.loss_weights = output_loss_weights(network)
         self._label_bounds: tuple[int, int] | None = None  # of the last batch, see guards
         # Set by fit under torchrun: a DistributedTraining (forward is then the DDP module).
         self.distributed: Any = None
@@ -198,6 +259,28 @@ class StepRunner:
         losses = to_list(self.loss_fn(*outputs, *labels))
         return losses[0] if len(losses) == 1 else torch.stack([x.float() for x in losses]).sum()
 
+    def weighted_loss(self, outputs: list, labels: list) -> torch.Tensor:
+        """The training loss of a network with auxiliary outputs: ``loss_fn`` applied to each
+        output (with all the labels), weighted by ``loss_weights`` and summed in float32.
+
+        Raises:
+            ValueError: the network returned another number of outputs than it has weights.
+        """
+        weights = self.loss_weights
+        if len(outputs) != len(weights):
+            raise ValueError(
+                f"{type(self.network).__name__} returned {len(outputs)} output(s) but its "
+                f"loss_weights {weights} give one weight per output (main output first); make "
+                "them agree, or set network.loss_weights = None to give all the outputs to "
+                "the loss at once"
+            )
+        total = None
+        for weight, output in zip(weights, outputs):
+            term = self.compute_loss([output], labels).float()
+            term = term if weight == 1.0 else term * weight
+            total = term if total is None else total + term
+        return total
+
     def forward_backward(
         self, inputs: list, labels: list, loss_scale: float = 1.0
     ) -> tuple[list, torch.Tensor]:
@@ -209,12 +292,17 @@ class StepRunner:
             loss_scale: Multiplies the loss before backward (``1/k`` for gradient accumulation).
 
         Returns:
-            (outputs, loss): outputs as a list, the unscaled loss detached (still on the device).
+            (outputs, loss): outputs as a list (the main output alone for a network with
+            ``loss_weights``), the unscaled loss detached (still on the device).
         """
         with self.amp.autocast():
             outputs = to_list(self.forward(*inputs))
             guards.check_label_bounds(self._label_bounds, outputs)
-            loss = self.compute_loss(outputs, labels)
+            if self.loss_weights is None:
+                loss = self.compute_loss(outputs, labels)
+            else:  # main and auxiliary outputs: the metrics see the main one
+                loss = self.weighted_loss(outputs, labels)
+                outputs = outputs[:1]
         scaled = loss * loss_scale if loss_scale != 1.0 else loss
         if self.scaler is not None:
             scaled = self.scaler.scale(scaled)
@@ -246,9 +334,15 @@ class StepRunner:
 
     @torch.no_grad()
     def eval_forward(self, inputs: list, labels: list) -> tuple[list, torch.Tensor | None]:
-        """Forward (and the loss when a loss function and labels are given), no gradients."""
+        """Forward (and the loss when a loss function and labels are given), no gradients.
+
+        A network with ``loss_weights`` gives its main output alone, to the loss (unweighted),
+        to the caller and so to the metrics and predictions.
+        """
         with self.amp.autocast():
             outputs = to_list(self.forward(*inputs))
+            if self.loss_weights is not None:
+                outputs = outputs[:1]
             if labels:
                 guards.check_label_bounds(self._label_bounds, outputs)
             loss = (

@@ -148,7 +148,11 @@ class Model:
             optimizer: Any ``torch.optim.Optimizer`` over this network's parameters
                 (``resvision.optim.Momentum`` too). Needed by ``fit`` only.
             loss: A loss module or any callable ``loss(*outputs, *labels)`` (may return a
-                list of losses, which are summed).
+                list of losses, which are summed). A network with auxiliary outputs, which
+                says so by a ``loss_weights`` attribute (GoogLeNet: ``(1.0, 0.3, 0.3)``), is
+                trained on ``sum(w_i * loss(output_i, *labels))``, and evaluated, measured
+                and used for predictions by its main output alone (see
+                :func:`resvision.engine.loops.output_loss_weights`).
             metrics: A metric or list of metrics with Paddle's protocol
                 (``resvision.metrics.Accuracy`` etc.).
             amp_configs: Mixed precision: 'auto' (default: bf16 autocast where the hardware
@@ -404,6 +408,8 @@ class Model:
 
         Returns:
             ``{'loss': mean over samples (when a loss is set), <metric name>: value, ...}``.
+            For a network with auxiliary outputs (``loss_weights``), loss and metrics are
+            those of the main output.
 
         Raises:
             ValueError: bad ``batch_size``, ``log_freq`` or ``num_iters``.
@@ -457,7 +463,9 @@ class Model:
 
         Returns:
             One entry per network output: a list of per-batch NumPy arrays, or one array
-            ``[N, ...]`` when ``stack_outputs`` (Paddle's layout).
+            ``[N, ...]`` when ``stack_outputs`` (Paddle's layout). A network with auxiliary
+            outputs (a ``loss_weights`` attribute, as GoogLeNet) gives its main output alone:
+            the auxiliary classifiers serve training only.
 
         Under ``torchrun`` a map-style Dataset is split between the processes (sample ``i`` to
         process ``i % world_size``, as ``evaluate``); the outputs are gathered, and every
@@ -577,6 +585,9 @@ class Model:
 
     def predict_batch(self, inputs: Any) -> list[np.ndarray]:
         """The network's outputs on one batch, as NumPy arrays (Paddle's ``predict_batch``).
+
+        A network with auxiliary outputs (a ``loss_weights`` attribute, as GoogLeNet) gives its
+        main output alone, as :meth:`predict` does.
 
         Examples:
             >>> import torch

@@ -4,6 +4,17 @@ The file is written beside its destination under a temporary name, loaded back w
 (or TorchScript), and run on a seeded sample batch of each size in ``check_batch_sizes``; only
 when every output is within ``atol`` of eager PyTorch is it moved into place. Otherwise
 :class:`ExportVerificationError` says by how much they differ, and nothing is left at ``path``.
+
+The file computes what :meth:`resvision.Model.predict` gives. For a network with auxiliary
+outputs, which declares them by a ``loss_weights`` attribute (GoogLeNet returns ``(out, aux1,
+aux2)`` as Paddle's does, in evaluation too), that is the main output alone, one ``logits``
+tensor ``[N, classes]``: the auxiliary classifiers regularise training and are dead weight in
+deployment (39% of GoogLeNet's parameters), and a deployment expects one score per class from a
+classifier, as torchvision's GoogLeNet gives in evaluation and as PaddleClas's export wrapper does
+(it keeps ``output[0]`` of a network that returns a list). Paddle's own ``paddle.jit.save`` of
+the bare network keeps all three; ``net.loss_weights = None`` on the instance gives that form
+here, every output exported and checked (``logits``, ``output_1``, ...), as for any other network
+that returns several tensors.
 """
 
 from __future__ import annotations
@@ -122,6 +133,42 @@ def _input_size(model: nn.Module, name: str | None, given: Sequence[int] | None)
     )
 
 
+class _MainOutput(nn.Module):
+    """The deployed form of a network with auxiliary outputs: its main (first) output alone."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+        # In the network's mode (eval here): an exporter that restores the mode it found after
+        # tracing (the TorchScript-based ONNX one) sets it on the wrapper and all it holds.
+        self.train(network.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output = self.network(x)
+        return output[0] if isinstance(output, (list, tuple)) else output
+
+
+def _deployed(network: nn.Module) -> tuple[nn.Module, int]:
+    """What is exported: the network, or its main output alone when it has auxiliary outputs.
+
+    The rule is the engine's (:func:`resvision.engine.loops.output_loss_weights`, which this
+    layer cannot import): a ``loss_weights`` attribute that is not None marks a network whose
+    outputs are the main one followed by auxiliary ones.
+
+    Returns:
+        ``(module to export, number of auxiliary outputs left out)``.
+    """
+    weights = getattr(network, "loss_weights", None)
+    if weights is None:
+        return network, 0
+    return _MainOutput(network), len(weights) - 1 if isinstance(weights, (list, tuple)) else 0
+
+
+def _outputs(value: Any) -> list[torch.Tensor]:
+    """A forward's result as a list of tensors (one for a classifier)."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def _metadata(
     model: nn.Module, name: str | None, size: tuple, extra: Mapping[str, Any] | None
 ) -> dict[str, str]:
@@ -183,6 +230,12 @@ def export(
             older TorchScript-based ONNX exporter.
         seed: seed of the random sample batches.
 
+    The file returns what ``Model.predict`` gives: for a network with auxiliary outputs (a
+    ``loss_weights`` attribute, as GoogLeNet) the main output alone, named ``logits``, and the
+    metadata says how many were left out (``resvision.auxiliary_outputs_dropped``); see the
+    module's text for why. A network that returns several tensors otherwise has them all in the
+    file (``logits``, ``output_1``, ...), each checked.
+
     Returns:
         An :class:`ExportResult` (path, differences per batch size, metadata, time).
 
@@ -227,9 +280,18 @@ def export(
     # A CPU float32 copy in eval mode: the caller's model keeps its device, dtype and mode.
     network = copy.deepcopy(network).cpu().float().eval()
     size = _input_size(network, name, input_size)
+    deployed, dropped = _deployed(network)
+    if dropped:
+        extra.setdefault("resvision.auxiliary_outputs_dropped", dropped)
     meta = _metadata(network, name, size, extra)
+    label = name or type(network).__name__  # for messages: the network, not the wrapper
+    network = deployed
     generator = torch.Generator().manual_seed(seed)
     sample = torch.randn(max(sizes) if verify else 2, *size, generator=generator)
+    num_outputs = 1
+    if fmt == "onnx":  # how many tensors the file returns, for their names
+        with torch.no_grad():
+            num_outputs = len(_outputs(network(sample[:1])))
 
     diffs: dict[int, float] = {}
     scale = 0.0
@@ -237,27 +299,36 @@ def export(
     with atomic_path(destination, suffix=destination.suffix) as tmp:
         with torch.no_grad():
             if fmt == "onnx":
-                onnx_format.write_onnx(network, sample[:1], tmp, meta, opset=opset, dynamo=dynamo)
+                onnx_format.write_onnx(
+                    network,
+                    sample[:1],
+                    tmp,
+                    meta,
+                    opset=opset,
+                    dynamo=dynamo,
+                    num_outputs=num_outputs,
+                )
             else:
                 ts_format.write_torchscript(network, sample[:1], tmp, meta)
             if verify:
                 run = onnx_format.run_onnx if fmt == "onnx" else ts_format.run_torchscript
                 for b in sizes:
                     batch = sample[:b].contiguous()
-                    expected = network(batch).numpy()
+                    expected = [o.numpy() for o in _outputs(network(batch))]
                     got = run(tmp, batch)
-                    if got.shape != expected.shape:
+                    if [g.shape for g in got] != [e.shape for e in expected]:
                         raise ExportVerificationError(
-                            f"exported {fmt} model returns shape {got.shape} for a batch of {b}, "
-                            f"PyTorch {expected.shape}; the file was not kept"
+                            f"exported {fmt} model returns shapes {[g.shape for g in got]} for a "
+                            f"batch of {b}, PyTorch {[e.shape for e in expected]}; the file was "
+                            "not kept"
                         )
-                    diffs[b] = float(abs(got - expected).max())
-                    scale = max(scale, float(abs(expected).max()))
+                    diffs[b] = max(float(abs(g - e).max()) for g, e in zip(got, expected))
+                    scale = max(scale, *(float(abs(e).max()) for e in expected))
         worst = max(diffs.values(), default=0.0)
         allowed = min(atol, rtol * scale) if scale > 0 else atol
         if worst > allowed or worst != worst:
             raise ExportVerificationError(
-                f"the {fmt} export of {name or type(network).__name__} differs from PyTorch by "
+                f"the {fmt} export of {label} differs from PyTorch by "
                 f"up to {worst:.3e} (per batch size: "
                 + ", ".join(f"{b}: {d:.3e}" for b, d in diffs.items())
                 + f"; outputs up to {scale:.3g}), more than allowed (atol={atol:g}, "

@@ -53,6 +53,7 @@ def write_onnx(
     *,
     opset: int | None = None,
     dynamo: bool = True,
+    num_outputs: int = 1,
 ) -> None:
     """Export ``model`` to ``path`` with a dynamic batch axis and ``metadata`` as model props.
 
@@ -64,10 +65,13 @@ def write_onnx(
         opset: ONNX opset (None: the exporter's default).
         dynamo: use ``torch.onnx.export``'s ``torch.export``-based exporter (the default of
             recent PyTorch); False uses the older TorchScript-based one.
+        num_outputs: how many tensors ``model`` returns: named ``logits``, then ``output_1``,
+            ``output_2``, ... (each with a dynamic batch axis).
     """
     _require("onnx")
     import onnx
 
+    outputs = output_names(num_outputs)
     kwargs = {"opset_version": opset} if opset is not None else {}
     with _quiet_exporter():
         if dynamo:
@@ -82,7 +86,7 @@ def write_onnx(
                 # one self-contained file (weights inside), so it can be moved and copied
                 external_data=False,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
+                output_names=outputs,
                 dynamic_shapes=({0: batch},),
                 **kwargs,
             )
@@ -93,8 +97,8 @@ def write_onnx(
                 str(path),
                 dynamo=False,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                output_names=outputs,
+                dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *outputs]},
                 **kwargs,
             )
     proto = onnx.load(str(path))
@@ -102,8 +106,18 @@ def write_onnx(
     onnx.save(proto, str(path))
 
 
-def run_onnx(path: Path, batch: torch.Tensor) -> np.ndarray:
-    """The ONNX Runtime (CPU) output of the model at ``path`` for ``batch``."""
+def output_names(count: int) -> list[str]:
+    """The names of an exported model's outputs: ``logits``, then ``output_1``, ...
+
+    Examples:
+        >>> output_names(1), output_names(3)
+        (['logits'], ['logits', 'output_1', 'output_2'])
+    """
+    return [OUTPUT_NAME] + [f"output_{i}" for i in range(1, count)]
+
+
+def run_onnx(path: Path, batch: torch.Tensor) -> list[np.ndarray]:
+    """The ONNX Runtime (CPU) outputs of the model at ``path`` for ``batch``, in order."""
     _require("onnxruntime")
     import onnxruntime as ort
 
@@ -111,7 +125,7 @@ def run_onnx(path: Path, batch: torch.Tensor) -> np.ndarray:
     options.intra_op_num_threads = max(1, torch.get_num_threads())
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return session.run(None, {name: batch.numpy()})[0]
+    return list(session.run(None, {name: batch.numpy()}))
 
 
 def read_onnx_metadata(path: str | Path) -> dict[str, str]:

@@ -38,11 +38,13 @@ def _load(path: Path, extra: dict[str, bytes | str]) -> torch.jit.ScriptModule:
         return torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
 
 
-def run_torchscript(path: Path, batch: torch.Tensor) -> np.ndarray:
-    """The output of the TorchScript file at ``path`` for ``batch``."""
+def run_torchscript(path: Path, batch: torch.Tensor) -> list[np.ndarray]:
+    """The outputs of the TorchScript file at ``path`` for ``batch``, in order."""
     module = _load(path, {})
     with torch.no_grad():
-        return module(batch).numpy()
+        output = module(batch)
+    outputs = output if isinstance(output, (list, tuple)) else [output]
+    return [o.numpy() for o in outputs]
 
 
 def read_torchscript_metadata(path: str | Path) -> dict[str, str]:

@@ -96,8 +96,12 @@ def evaluate_logits(
 
 
 def predict_logits(model: Any, dataset: Any, batch_size: int, num_workers: int, callbacks=None):
-    """Logits [N, C] of ``model`` over ``dataset`` (one pass, no labels needed)."""
-    (logits,) = model.predict(
+    """Logits [N, C] of ``model`` over ``dataset`` (one pass, no labels needed).
+
+    ``Model.predict`` gives a network with auxiliary outputs (GoogLeNet) by its main output
+    alone; of a network that returns several tensors otherwise, the first is the logits.
+    """
+    outputs = model.predict(
         dataset,
         batch_size=batch_size,
         num_workers=num_workers,
@@ -105,7 +109,7 @@ def predict_logits(model: Any, dataset: Any, batch_size: int, num_workers: int, 
         verbose=0,
         callbacks=callbacks,
     )
-    return logits
+    return outputs[0]
 
 
 def write_misclassified(

@@ -206,8 +206,9 @@ def test_progbar_silent_on_other_ranks(monkeypatch):
 
 # -- ModelCheckpoint ------------------------------------------------------------------------
 def test_model_checkpoint_names_and_frequency(tmp_path, capsys):
+    # Paddle's periodic and final names; the k best are tests/engine/test_checkpoint_selection.py's
     model = FakeModel()
-    drive(model, [ModelCheckpoint(save_freq=2, save_dir=tmp_path)], epochs=5, steps=1)
+    drive(model, [ModelCheckpoint(2, tmp_path, save_top_k=0)], epochs=5, steps=1)
     assert model.saved == [str(tmp_path / "1"), str(tmp_path / "3"), str(tmp_path / "final")]
     model = FakeModel()
     drive(model, [ModelCheckpoint()], epochs=2, steps=1)  # no folder anywhere: no save
@@ -215,7 +216,7 @@ def test_model_checkpoint_names_and_frequency(tmp_path, capsys):
     model = FakeModel()
     drive(
         model,
-        [ModelCheckpoint()],
+        [ModelCheckpoint(save_top_k=0)],
         epochs=1,
         steps=1,
         params={"save_dir": str(tmp_path), "verbose": 1},

@@ -33,9 +33,10 @@ def config_callbacks(
     """The engine's callback list: the user's plus Paddle's defaults.
 
     Adds, when the user gave none of that kind: a ``ProgBarLogger(log_freq, verbose)``
-    first (if ``verbose``), and for training a ``ModelCheckpoint(save_freq, save_dir)``, an
-    ``LRScheduler()`` (steps the optimizer's schedule each optimizer step) and, with a
-    ``save_dir``, a ``JSONLLogger``. ``EarlyStopping`` gets ``save_dir``. ``EMA`` callbacks
+    first (if ``verbose``), and for training a ``ModelCheckpoint(save_freq, save_dir)`` (with
+    its defaults: ``{epoch}.pt``, ``final.pt`` and, when there is evaluation data, the 3 best
+    epochs by the evaluation's first metric and ``best.pt``), an ``LRScheduler()`` (steps the
+    optimizer's schedule each optimizer step) and, with a ``save_dir``, a ``JSONLLogger``. ``EarlyStopping`` gets ``save_dir``. ``EMA`` callbacks
     are moved last, so that during an evaluation every other callback (e.g. EarlyStopping
     saving ``best_model``) sees the averaged weights.
 

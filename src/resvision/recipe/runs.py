@@ -15,6 +15,7 @@ from typing import Any
 
 from resvision.atomic import atomic_write_text
 from resvision.callbacks import Callback
+from resvision.callbacks.checkpointing import BEST_CHECKPOINT
 from resvision.distributed import is_main_process
 from resvision.recipe.config import Config
 from resvision.recipe.data import DataBundle
@@ -29,10 +30,12 @@ from resvision.recipe.runfolder import (
 
 #: Key of the RunInfo state inside a checkpoint's ``callbacks`` dict.
 STATE_KEY = "resvision.cli.RunInfo"
-#: Checkpoints ``eval`` / ``predict`` take from a run folder, in this order of preference:
-#: the best model (``EarlyStopping(save_best_model=True)`` writes ``best_model``, Paddle's name),
-#: the trained one, the last resume point.
-PREFERRED = ("best_model.pt", "final.pt", "last.pt")
+#: Checkpoints ``eval`` / ``predict`` / ``export`` take from a run folder, in this order of
+#: preference: the best model (``EarlyStopping(save_best_model=True)`` writes ``best_model``,
+#: Paddle's name, when a script asks for it; ``ModelCheckpoint`` keeps ``best.pt``, the best of its
+#: ``save_top_k`` by the evaluation's first metric: what ``resvision train`` writes), the trained
+#: one, the last resume point.
+PREFERRED = ("best_model.pt", f"{BEST_CHECKPOINT}.pt", "final.pt", "last.pt")
 
 
 class RunInfo(Callback):
@@ -401,6 +404,9 @@ def finished_message(
     if report is not None:
         lines.append(f"  report:     {report}")
     lines.append(f"  checkpoint: {final if final.exists() else ckpt_dir}")
+    best = ckpt_dir / "best.pt"
+    if best.exists():
+        lines.append(f"  best:       {best} (what eval/predict/export {run_dir} take)")
     lines.append(f"  metrics:    {run_dir / 'metrics.jsonl'}")
     lines.append(f"predict with: resvision predict --checkpoint {run_dir} IMAGE...")
     return "\n".join(lines)

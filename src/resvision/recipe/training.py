@@ -223,6 +223,15 @@ def fit_arguments(cfg: Config) -> dict[str, Any]:
 
 
 def run_callbacks(run: TrainingRun, ema: Any) -> list[Any]:
+    """The callbacks of ``resvision train``: the metrics log, the run description, the
+    checkpoints, and the EMA / backbone freezing the config asks for.
+
+    The checkpoints (``ModelCheckpoint``, in ``run_dir/checkpoints``): ``{epoch}.pt`` every
+    ``train.save_freq`` epochs and ``final.pt`` (Paddle's), and the 3 best epochs by the
+    evaluation's first metric (``acc_top1``; ``acc`` for 5 classes or fewer) as
+    ``best-epoch=NNN-acc_top1=V.pt``, the best of them copied to ``best.pt``, which ``resvision
+    eval/predict/export RUN_DIR`` take (:data:`resvision.recipe.runs.PREFERRED`).
+    """
     from resvision import callbacks
     from resvision.recipe import runs as runinfo
 
@@ -233,6 +242,8 @@ def run_callbacks(run: TrainingRun, ema: Any) -> list[Any]:
     cbks: list[Any] = [
         callbacks.JSONLLogger(run.run_dir, filename=METRICS_FILE),
         runinfo.RunInfo(cfg, run.data, files=files),
+        # save_dir: fit's (run_dir/checkpoints); monitor: the evaluation's first metric.
+        callbacks.ModelCheckpoint(cfg.train.save_freq, save_top_k=3, save_last=True),
     ]
     if ema is not None:
         cbks.append(ema)

@@ -338,7 +338,11 @@ def _add_inspection_commands(sub: Any) -> None:
     """``resvision models``, ``summary``, ``data`` and ``report``."""
     p = sub.add_parser("models", help="list the model zoo: parameters and MACs")
     p.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'resnet*'")
-    p.add_argument("--family", help="resnet, cifar_resnet, vgg, mobilenet, lenet")
+    p.add_argument(
+        "--family",
+        help="resnet, cifar_resnet, airnet, vgg, mobilenet, densenet, squeezenet, alexnet, "
+        "shufflenet, googlenet, inception, lenet",
+    )
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("summary", help="layer-by-layer summary of a model")

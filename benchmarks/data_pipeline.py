@@ -4,34 +4,43 @@ The training recipe's augmentation (random crop with 4-pixel padding, horizontal
 normalisation), as images per second delivered to the training loop:
 
 - fast path: ``build_loader`` on the decoded ``uint8`` cache, batched augmentation on the device
-  (here the CPU, with one intra-op thread so the other core is left to the model);
+  (here the CPU), with 1 and with 2 intra-op threads;
 - DataLoader: the same dataset with the same per-sample PIL transforms (``RandomCrop``,
   ``RandomHorizontalFlip``, ``ToTensor``, ``Normalize``) in 0 and 2 worker processes, reading the
   same decoded images from memory (no JPEG decode in the loop either);
 - for reference, the DataLoader decoding the JPEG files in its 2 workers.
 
-Decoding the 50,000 JPEG files once (the fast path's one-off cost, cached on disk afterwards) is
-reported separately.
+Every path does the same runs: one untimed warm-up epoch, then ``--rounds`` timed rounds of one
+whole epoch each over the same images (all 50,000, or the first ``--batches`` batches' worth),
+batch ``--batch-size``, ``drop_last`` on, so every round of every path delivers the same number
+of batches. The paths alternate round by round (forward, then backward: ABBA...), each round
+ends at the end of its epoch (no worker is left prefetching into the next path's round), and
+the table gives the best and the median round. Decoding the 50,000 JPEG files once (the fast
+path's one-off cost, cached on disk afterwards) is reported separately.
 
 Usage::
 
     python benchmarks/data_pipeline.py [--archive ../shared/data/cifar10-jpeg.tar.gz | --root DIR]
+        [--rounds 5] [--batches N] [--out DIR]
 
-Prints a table with ratios and writes ``benchmarks/results/data_pipeline.json``. The machine is
-what it is: run it on a quiet machine for numbers to quote (the fast path target is at least 10x
-the 2-worker DataLoader).
+Prints a table with ratios and writes ``DIR/data_pipeline.json`` (default
+``benchmarks/results``). Run it on an idle machine for numbers to quote (about 2 minutes on 2
+cores; the fast path target is at least 10x the 2-worker DataLoader).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
+import statistics
 import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -57,18 +66,51 @@ def recipe():
                     Normalize(mean, std)])  # fmt: skip
 
 
-def throughput(loader, max_images: int, epochs: int = 1) -> float:
-    """Images per second over up to ``max_images`` images per epoch (best of ``epochs``)."""
-    best = 0.0
-    for epoch in range(epochs):
-        loader.set_epoch(epoch)
-        seen, start = 0, time.perf_counter()
+def one_epoch(loader, threads: int) -> Callable[[], int]:
+    """A round: one whole epoch of ``loader`` with ``threads`` intra-op threads; its images."""
+    epochs = iter(range(10**9))  # a new shuffle every call
+
+    def run() -> int:
+        torch.set_num_threads(threads)
+        loader.set_epoch(next(epochs))
+        seen = 0
         for images, _ in loader:
             seen += images.shape[0]
-            if seen >= max_images:
-                break
-        best = max(best, seen / (time.perf_counter() - start))
-    return best
+        return seen
+
+    return run
+
+
+def alternating_rounds(
+    candidates: dict[str, Callable[[], int]], rounds: int
+) -> dict[str, dict[str, float]]:
+    """One untimed call of each, then ``rounds`` timed calls each, alternating ABBA.
+
+    Returns:
+        name -> ``{'best', 'median'}`` images/s, ``'images_per_s'`` (every round),
+        ``'rounds'`` and ``'images_per_round'``.
+    """
+    images: dict[str, set[int]] = {k: set() for k in candidates}
+    for fn in candidates.values():
+        fn()
+    speeds: dict[str, list[float]] = {k: [] for k in candidates}
+    names = list(candidates)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else reversed(names):
+            t0 = time.perf_counter()
+            n = candidates[name]()
+            speeds[name].append(n / (time.perf_counter() - t0))
+            images[name].add(n)
+    return {
+        k: {
+            "best": max(v),
+            "median": statistics.median(v),
+            "images_per_s": v,
+            "rounds": len(v),
+            "images_per_round": sorted(images[k]),
+        }
+        for k, v in speeds.items()
+    }
 
 
 def main() -> None:
@@ -81,19 +123,29 @@ def main() -> None:
         help="an already extracted copy (holding train/<class>/*.jpg): no extract",
     )
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds of every path")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=None,
+        help="batches per round, the same for every path (default: a whole epoch)",
+    )
     parser.add_argument(
         "--dataloader-images",
         type=int,
-        default=12_800,
-        help="images timed per DataLoader run (the fast path runs full epochs)",
+        default=None,
+        help="older spelling: images per round (rounded up to batches), for every path",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
+    if args.batches is None and args.dataloader_images is not None:
+        args.batches = math.ceil(args.dataloader_images / args.batch_size)
+
+    from torch.utils.data import Subset
 
     from resvision.data.loader import build_loader
     from resvision.datasets import ImageFolder
 
-    rows: list[dict] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="resvision-bench-") as tmp:
         os.environ["RESVISION_CACHE"] = str(Path(tmp) / "cache")
@@ -117,73 +169,87 @@ def main() -> None:
             f"CIFAR-10 (JPEG) train: {n} images; extract {extract_s:.1f} s, header scan "
             f"{scan_s:.1f} s, decode once {decode_s:.1f} s ({n / decode_s:,.0f} images/s)"
         )
-
-        bs = args.batch_size
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            fast = build_loader(ds, bs, shuffle=True, drop_last=True, seed=0)
-            assert fast.is_fast
-            throughput(fast, bs * 4)  # warm-up
-            rows.append(
-                {
-                    "path": "fast path (batched, in memory)",
-                    "workers": 0,
-                    "threads": threads,
-                    "images_per_s": throughput(fast, n, epochs=3),
-                }
-            )
-        torch.set_num_threads(1)
-        for workers in (0, 2):
-            slow = build_loader(
-                ds, bs, shuffle=True, drop_last=True, seed=0, fast=False, num_workers=workers
-            )
-            throughput(slow, bs)  # warm-up (starts the workers)
-            rows.append(
-                {
-                    "path": "DataLoader + PIL transforms (in memory)",
-                    "workers": workers,
-                    "threads": 1,
-                    "images_per_s": throughput(slow, args.dataloader_images),
-                }
-            )
-            del slow
         files = ImageFolder(root / "train", transform=recipe(), backend="pil")
-        slow = build_loader(
-            files, bs, shuffle=True, drop_last=True, seed=0, fast=False, num_workers=2
-        )
-        throughput(slow, bs)
-        rows.append(
-            {
-                "path": "DataLoader + PIL transforms (JPEG files)",
-                "workers": 2,
-                "threads": 1,
-                "images_per_s": throughput(slow, args.dataloader_images),
-            }
-        )
-        del slow
+        bs = args.batch_size
+        used = n if args.batches is None else min(n, args.batches * bs)
+
+        def part(dataset):
+            return dataset if used == n else Subset(dataset, range(used))
+
+        def loader(dataset, **kw):
+            return build_loader(part(dataset), bs, shuffle=True, drop_last=True, seed=0, **kw)
+
+        # (path, workers, torch threads in the main process, the loader)
+        paths = [
+            ("fast path (batched, in memory)", 0, 1, loader(ds, fast=True)),
+            ("fast path (batched, in memory)", 0, 2, loader(ds, fast=True)),
+            ("DataLoader + PIL transforms (in memory)", 0, 1, loader(ds, fast=False)),
+            ("DataLoader + PIL transforms (in memory)", 2, 1,
+             loader(ds, fast=False, num_workers=2)),
+            ("DataLoader + PIL transforms (JPEG files)", 2, 1,
+             loader(files, fast=False, num_workers=2)),
+        ]  # fmt: skip
+        candidates = {
+            f"{path} workers={w} threads={t}": one_epoch(ld, t) for path, w, t, ld in paths
+        }
+        speeds = alternating_rounds(candidates, args.rounds)
+        rows = []
+        for (path, workers, threads, ld), key in zip(paths, candidates):
+            s = speeds[key]
+            rows.append(
+                {
+                    "path": path,
+                    "workers": workers,
+                    "threads": threads,
+                    "images_per_s": s["best"],
+                    "median_images_per_s": s["median"],
+                    "rounds_images_per_s": s["images_per_s"],
+                    "rounds": s["rounds"],
+                    "batches_per_round": len(ld),
+                    "images_per_round": s["images_per_round"],
+                }
+            )
+        del paths, candidates
 
     print(f"(benchmark wall time {time.perf_counter() - started:.0f} s)")
     reference = next(
-        r["images_per_s"]
+        r
         for r in rows
         if r["path"].endswith("(in memory)")
         and r["workers"] == 2
         and r["path"].startswith("DataLoader")
     )
-    print("\n| path | workers | torch threads | images/s | vs DataLoader, 2 workers |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        f"\nevery path: 1 warm-up epoch, then {args.rounds} rounds of "
+        f"{rows[0]['batches_per_round']} batches of {bs}, alternating\n"
+    )
+    print("| path | workers | torch threads | best images/s | median | vs DataLoader, 2 workers |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        r["ratio_vs_dataloader_2_workers"] = r["images_per_s"] / reference
+        r["ratio_vs_dataloader_2_workers"] = r["images_per_s"] / reference["images_per_s"]
+        r["median_ratio_vs_dataloader_2_workers"] = (
+            r["median_images_per_s"] / reference["median_images_per_s"]
+        )
         print(
             f"| {r['path']} | {r['workers']} | {r['threads']} | {r['images_per_s']:,.0f} | "
-            f"{r['ratio_vs_dataloader_2_workers']:.1f}x |"
+            f"{r['median_images_per_s']:,.0f} | {r['ratio_vs_dataloader_2_workers']:.1f}x |"
         )
 
     result = {
         "benchmark": "data_pipeline",
-        "dataset": "CIFAR-10 (JPEG) train, 50,000 images",
+        "command": "python benchmarks/data_pipeline.py " + " ".join(sys.argv[1:]),
+        "dataset": f"CIFAR-10 (JPEG) train, {n:,} images",
         "augmentation": "RandomCrop(32, padding=4), RandomHorizontalFlip(), ToTensor(), Normalize",
         "batch_size": bs,
+        "protocol": {
+            "warmup": "one untimed epoch per path",
+            "rounds": args.rounds,
+            "batches_per_round": rows[0]["batches_per_round"],
+            "images": used,
+            "whole_epoch": used == n,
+            "order": "alternating: paths forward in odd rounds, backward in even ones",
+            "drop_last": True,
+        },
         "decode_once_s": decode_s,
         "header_scan_s": scan_s,
         "rows": rows,

@@ -11,7 +11,7 @@ with Pillow to RGB exactly as resvision decodes them), so that both toolkits see
 Prints one JSON line per evaluation: ``{"epoch": e, "loss": ..., "acc_top1": ..., "acc_top5":
 ..., "train_acc_top1": ...}``.
 
-    /work/paddlevenv/bin/python benchmarks/peers/paddle_tutorial.py --epochs 6 --seed 0
+    /work/venvs/paddle/bin/python benchmarks/peers/paddle_tutorial.py --epochs 6 --seed 0
 """
 
 from __future__ import annotations

@@ -73,8 +73,8 @@ def test_fine_tune_a_sample_checkpoint_to_two_classes_then_export(tmp_path: Path
     head = torch.load(checkpoints / "final.pt", weights_only=True)["model"]["fc.weight"]
     assert head.shape == (2, 64)
 
-    proc = run("export", "ft", "--format", "onnx", cwd=tmp_path)
-    assert "max |diff| vs PyTorch" in proc.stdout and (tmp_path / "ft" / "final.onnx").is_file()
+    proc = run("export", "ft", "--format", "onnx", cwd=tmp_path)  # the run's best checkpoint
+    assert "max |diff| vs PyTorch" in proc.stdout and (tmp_path / "ft" / "best.onnx").is_file()
 
     image = tmp_path / "two" / "val" / "dog" / "0.png"
     proc = run(

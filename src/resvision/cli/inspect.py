@@ -17,8 +17,57 @@ from resvision.recipe.data import data_kind, folder_root, folder_splits, open_da
 from resvision.recipe.errors import UsageError, unknown_name_error
 
 
+def weights_rows(name: str) -> list[dict[str, Any]]:
+    """The registered weights of model ``name``, reference-only ones included: one dict each
+    (``name``, ``publisher``, ``default``, ``loadable``, ``verified``, ``url``, ``acc@1``)."""
+    from resvision.models.weights import get_weights, list_weights
+
+    rows = []
+    for entry_name in list_weights(name, include_reference=True):
+        entry = get_weights(name, entry_name)
+        top1 = entry.metrics.get("ImageNet-1K", {}).get("acc@1")
+        rows.append(
+            {
+                "name": entry.name,
+                "publisher": entry.source_format,
+                "default": entry.default,
+                "loadable": entry.loadable,
+                "verified": entry.verified,
+                "url": entry.url,
+                "acc@1": top1,
+            }
+        )
+    return rows
+
+
+def weights_summary(rows: list[dict[str, Any]]) -> str:
+    """The weights column: publishers of the loadable entries (``x2``: two of them; ``*``: the
+    default), then those listed for reference only, whose network differs.
+
+    Examples:
+        >>> weights_summary([
+        ...     {"publisher": "torchvision", "default": True, "loadable": True},
+        ...     {"publisher": "torchvision", "default": False, "loadable": True},
+        ...     {"publisher": "paddle", "default": False, "loadable": True}])
+        'torchvision x2*, paddle'
+        >>> weights_summary([{"publisher": "paddle", "default": True, "loadable": True},
+        ...                  {"publisher": "torchvision", "default": False, "loadable": False}])
+        'paddle*, (torchvision: other net)'
+    """
+    parts = []
+    loadable = [r for r in rows if r["loadable"]]
+    for publisher in dict.fromkeys(r["publisher"] for r in loadable):
+        mine = [r for r in loadable if r["publisher"] == publisher]
+        count = f" x{len(mine)}" if len(mine) > 1 else ""
+        parts.append(publisher + count + ("*" if any(r["default"] for r in mine) else ""))
+    reference = sorted({r["publisher"] for r in rows if not r["loadable"]})
+    if reference:
+        parts.append(f"({', '.join(reference)}: other net)")
+    return ", ".join(parts) or "-"
+
+
 def zoo_rows(pattern: str | None = None, family: str | None = None) -> list[dict[str, Any]]:
-    """One row per model: name, family, natural input size, classes, parameters, MACs.
+    """One row per model: name, family, natural input size, classes, parameters, MACs, weights.
 
     The networks are built on PyTorch's ``meta`` device: shapes only, no memory and no
     initialisation, so the whole zoo is measured in seconds.
@@ -42,6 +91,7 @@ def zoo_rows(pattern: str | None = None, family: str | None = None) -> list[dict
                 "num_classes": info.num_classes,
                 "params": params,
                 "macs": macs,
+                "weights": weights_rows(name),
             }
         )
     return rows
@@ -69,13 +119,20 @@ def run_models(args: argparse.Namespace) -> int:
             r["family"],
             "x".join(map(str, r["input_size"])),
             r["num_classes"],
+            weights_summary(r["weights"]),
             human(r["params"]),
             human(r["macs"]),
         ]
         for r in sorted(rows, key=lambda r: (r["family"], r["params"]))
     ]
-    print(format_table(["model", "family", "input", "classes", "params", "MACs"], table, left=2))
-    print(f"\n{len(rows)} models; MACs of one image at its natural input size.")
+    header = ["model", "family", "input", "classes", "weights", "params", "MACs"]
+    print(format_table(header, table, align="llrrlrr"))
+    print(
+        f"\n{len(rows)} models; MACs of one image at its natural input size.\n"
+        "weights: registered ImageNet weights by publisher (* the one pretrained=True takes; "
+        "'other net': listed for\nreference only, the publisher's network differs); --json lists "
+        "each entry, with 'verified' (downloaded and\nchecked by resvision)."
+    )
     return 0
 
 

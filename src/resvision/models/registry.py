@@ -93,7 +93,10 @@ def register_model(
 
     Returns:
         The decorator; it returns the function wrapped so that the network it builds carries
-        its registry name (``net.model_name``), with the same signature and docstring. The
+        its registry name (``net.model_name``), with the same signature and docstring: the
+        name the builder gave the network when it is a registered one (``vgg16(batch_norm=True)``
+        builds, and names, ``vgg16_bn``; builders name their network through
+        ``load_pretrained(..., model_name=...)``), else the builder's own name. The
         wrapped function also accepts ``features_only=True`` and ``out_indices=(...)``: it then
         builds the network and returns it as a
         :class:`~resvision.models.features.FeatureExtractor` (see :func:`create_model`).
@@ -128,8 +131,11 @@ def register_model(
             features_only, out_indices = _backbone_options(key, kwargs)
             net = fn(*args, **kwargs)
             # The network knows its registry name: the engine writes it into every checkpoint
-            # (identity.model), so eval/predict/export can rebuild it from the file alone.
-            net.model_name = key
+            # (identity.model), so eval/predict/export can rebuild it from the file alone. An
+            # option may build a sibling's network (vgg16(batch_norm=True) is vgg16_bn): the
+            # name the builder gave it wins, or the checkpoint would rebuild another network.
+            given = getattr(net, "model_name", None)
+            net.model_name = given if isinstance(given, str) and given in _REGISTRY else key
             return FeatureExtractor(net, out_indices) if features_only else net
 
         _REGISTRY[key] = ModelInfo(

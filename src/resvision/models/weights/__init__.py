@@ -33,6 +33,7 @@ from .hub import WeightsDownloadError, WeightsHashMismatchError, download_weight
 from .imagenet import IMAGENET_CATEGORIES
 from .loading import (
     PretrainedHeadSkippedWarning,
+    PretrainedLayoutWarning,
     PretrainedWeightsError,
     create_model_from_weights,
     load_pretrained,
@@ -45,6 +46,7 @@ __all__ = [
     "TARGET_FORMATS",
     "Preprocessing",
     "PretrainedHeadSkippedWarning",
+    "PretrainedLayoutWarning",
     "PretrainedWeightsError",
     "UnknownWeightsError",
     "UnsafeWeightsError",

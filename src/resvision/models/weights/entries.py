@@ -12,6 +12,17 @@ file name (``resnet50-11ad3fa6.pth``), and checks just that prefix after a downl
 check compares the prefix it is given. A prefix catches a truncated or damaged download, not a
 deliberately forged file; give the full digest when you know it (``register_weights`` accepts
 one). Paddle publishes an MD5 per file (``md5``), checked the same way.
+
+Two more facts an entry records, because published weights and resvision's networks do not
+always match:
+
+- ``loadable``: False when the publisher's network is not the one resvision builds under that
+  name (torchvision's GoogLeNet has BatchNorm, Paddle's has not). Such an entry is kept as data,
+  for reference (``list_weights(model, include_reference=True)``), its ``note`` says why, and
+  ``pretrained=`` refuses it with that note. It can never be a default.
+- ``verified``: True once the file has been downloaded and loaded into resvision's network and its
+  outputs checked. Entries written from a publisher's sources without the file at hand (no
+  network where they were written) stay False and say so in their ``note``.
 """
 
 from __future__ import annotations
@@ -103,6 +114,10 @@ class WeightsEntry:
         default: the entry ``pretrained=True`` takes for this model.
         recipe: where the training recipe is described.
         file_size_mb: size of the file, for messages.
+        loadable: the file is for resvision's network of that name (see the module doc); False:
+            listed for reference only, refused by ``pretrained=`` with ``note``.
+        verified: the file was downloaded and loaded into resvision's network and checked.
+        note: why the entry is (not) loadable, where its data were taken from, what is unverified.
     """
 
     model: str
@@ -118,6 +133,9 @@ class WeightsEntry:
     default: bool = False
     recipe: str | None = None
     file_size_mb: float | None = None
+    loadable: bool = True
+    verified: bool = False
+    note: str | None = None
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("https://", "http://", "file://")):
@@ -144,6 +162,11 @@ class WeightsEntry:
             raise ValueError(
                 f"WeightsEntry {self.model}.{self.name}: {len(self.categories)} categories for "
                 f"num_classes={self.num_classes}"
+            )
+        if not self.loadable and (self.default or not self.note):
+            raise ValueError(
+                f"WeightsEntry {self.model}.{self.name}: an entry that is not loadable needs a "
+                "note saying why, and cannot be the default"
             )
 
     @property
@@ -197,16 +220,33 @@ def register_weights(entry: WeightsEntry) -> WeightsEntry:
     return entry
 
 
-def list_weights(model: str | None = None) -> list[str]:
+def list_weights(model: str | None = None, *, include_reference: bool = False) -> list[str]:
     """Names of the registered weights: ``'MODEL.NAME'`` for all models, ``'NAME'`` for one.
+
+    Args:
+        model: one model's entries; None: every model's.
+        include_reference: also the entries kept for reference only (``loadable=False``: the
+            publisher's network is not resvision's, e.g. torchvision's GoogLeNet).
+
+    Returns:
+        The sorted names; by default only those ``pretrained=`` accepts.
 
     Examples:
         >>> list_weights('resnet50')
         ['IMAGENET1K_V1', 'IMAGENET1K_V2', 'PADDLE_IMAGENET1K']
+        >>> list_weights('googlenet'), list_weights('googlenet', include_reference=True)
+        (['PADDLE_IMAGENET1K'], ['IMAGENET1K_V1', 'PADDLE_IMAGENET1K'])
     """
+    pairs = [
+        (m, e)
+        for m, entries in _ENTRIES.items()
+        if model is None or m == model
+        for e in entries.values()
+        if e.loadable or include_reference
+    ]
     if model is not None:
-        return sorted(e.name for e in _ENTRIES.get(model, {}).values())
-    return sorted(f"{m}.{e.name}" for m, entries in _ENTRIES.items() for e in entries.values())
+        return sorted(e.name for _, e in pairs)
+    return sorted(f"{m}.{e.name}" for m, e in pairs)
 
 
 def get_weights(model: str, name: object = True) -> WeightsEntry:
@@ -235,7 +275,7 @@ def get_weights(model: str, name: object = True) -> WeightsEntry:
                 return entry
     elif isinstance(name, str) and name.upper() in entries:
         return entries[name.upper()]
-    known = ", ".join(repr(n) for n in list_weights(model)) or "none"
+    known = ", ".join(repr(n) for n in list_weights(model, include_reference=True)) or "none"
     raise UnknownWeightsError(
         f"no pretrained weights {name!r} for {model!r}; registered for it: {known} "
         "(or pass a local file path or a URL)"

@@ -74,8 +74,9 @@ BREAKAGES = (
         (
             (
                 "resvision/optim/lr.py",
-                'self.last_epoch = int(state["last_epoch"])',
-                ("pass",),
+                # the schedules' own load_state_dict (ReduceOnPlateau has another)
+                'self.last_epoch = int(state["last_epoch"])\nself.last_lr = float(self.get_lr())',
+                ("self.last_lr = float(self.get_lr())",),
             ),
         ),
     ),
@@ -143,15 +144,22 @@ def patched_source(breakage: Breakage, into: Path) -> None:
     for rel, old, new in breakage.patches:
         path = into / rel
         lines = path.read_text().splitlines(keepends=True)
-        found = [i for i, line in enumerate(lines) if line.strip() == old]
+        # ``old`` is one line, or consecutive lines joined by "\n" where one line alone is not
+        # unique; each line is matched without its indent.
+        block = old.split("\n")
+        found = [
+            i
+            for i in range(len(lines) - len(block) + 1)
+            if all(lines[i + j].strip() == want for j, want in enumerate(block))
+        ]
         if len(found) != 1:
             raise ValueError(
-                f"{breakage.name}: the patched line is in {rel} {len(found)} times, not once; "
+                f"{breakage.name}: the patched lines are in {rel} {len(found)} times, not once; "
                 f"update this patch with the code it breaks:\n{old}"
             )
         i = found[0]
         indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
-        lines[i : i + 1] = [f"{indent}{line}\n" for line in new]
+        lines[i : i + len(block)] = [f"{indent}{line}\n" for line in new]
         path.write_text("".join(lines))
 
 

@@ -7,7 +7,7 @@ epochs, evaluated on the test split after each one:
 
 - resvision: the example's lines, through ``resvision.Model`` with the settings ``fit`` picks by
   itself (``--amp fp32`` forces fp32, as Paddle computes);
-- Paddle: ``benchmarks/peers/paddle_tutorial.py`` in the Paddle venv (``/work/paddlevenv``, or
+- Paddle: ``benchmarks/peers/paddle_tutorial.py`` in the Paddle venv (``/work/venvs/paddle``, or
   ``RESVISION_PADDLE_PYTHON``), the tutorial's code with the same data; skipped when missing.
 
 Prints one table (per epoch: training top-1, test top-1 / top-5 / loss of each), writes the
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-PADDLE_PYTHON = os.environ.get("RESVISION_PADDLE_PYTHON", "/work/paddlevenv/bin/python")
+PADDLE_PYTHON = os.environ.get("RESVISION_PADDLE_PYTHON", "/work/venvs/paddle/bin/python")
 
 
 def resvision_run(epochs: int, seed: int, amp: str) -> list[dict]:

@@ -28,7 +28,14 @@ from benchmarks.common import RESULTS_DIR, ROOT
 #: py-spy's raw format, so Python and native frames are both matched.
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "autograd backward": ("run_backward", "torch::autograd::Engine::"),
-    "convolution forward": ("at::native::_convolution", "at::native::convolution"),
+    # py-spy's native unwinding loses many frames under oneDNN, so the Python frame of the
+    # convolution (Conv2d._conv_forward) and oneDNN's forward kernels count as well.
+    "convolution forward": (
+        "at::native::_convolution",
+        "at::native::convolution",
+        "_conv_forward",
+        "convolution_fwd",
+    ),
     "optimizer step (SGD)": ("_multi_tensor_sgd", "_single_tensor_sgd", "_fused_sgd"),
     "batch norm": ("batch_norm",),
     "relu": ("at::native::relu", "threshold_"),

@@ -92,7 +92,9 @@ def augmentation_space(kind: str, bins: int, height: int, width: int) -> dict[st
         }
         colour = 0.9
         bits = _posterize_bits(8, 4, bins)
-    space = {"Identity": []} if kind != "autoaugment" else {}
+    # torchvision's AutoAugment and AugMix spaces have no Identity; RandAugment's and
+    # TrivialAugmentWide's start with it.
+    space = {"Identity": []} if kind in ("rand", "wide") else {}
     space.update(geometric)
     if kind != "augmix":
         for name in ("Brightness", "Color", "Contrast", "Sharpness"):

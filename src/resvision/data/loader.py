@@ -318,8 +318,8 @@ def usable_cpus() -> int:
 class TorchLoader(_EpochState):
     """The DataLoader path: per-sample transforms in worker processes.
 
-        Workers are persistent (when ``num_workers > 0``), batches are pinned when ``device`` is
-        CUDA, and every sample's random transforms are seeded from ``(seed, epoch, index)`` (and the
+    Workers are persistent (when ``num_workers > 0``), batches are pinned when ``device`` is
+    CUDA, and every sample's random transforms are seeded from ``(seed, epoch, index)`` (and the
     copy number of a repeated sample, ``aug_repeats``).
     """
 

@@ -40,7 +40,13 @@ def test_the_v2_preset_holds_torchvisions_recipe():
 
 def test_a_few_steps_of_the_v2_preset_train_at_176_and_evaluate_at_224(tmp_path, cli):
     _photos(tmp_path)
-    sets = ["train.batch_size=4", "data.num_workers=0", "model.name=resnet18", "train.epochs=1"]
+    sets = [
+        "train.batch_size=4",
+        "data.num_workers=0",
+        "model.name=resnet18",
+        "train.epochs=1",
+        "schedule.warmup_epochs=0",
+    ]
     args = ["train", "--config", "imagenet_resnet50_v2", "--data", "photos", "--max-steps", "2",
             "--output", "run"]  # fmt: skip
     for s in sets:

@@ -6,6 +6,8 @@ mlflow = pytest.importorskip(
     "mlflow", reason="MLflow's client (resvision[mlflow]) is not installed"
 )
 
+from resvision.callbacks.tracking import local_store_uri  # noqa: E402
+
 
 def _runs(uri):
     client = mlflow.MlflowClient(tracking_uri=uri)
@@ -17,7 +19,7 @@ def test_the_command_lines_run_is_tracked_with_its_report_and_checkpoint(tmp_pat
     proc = cli("train", "--max-steps", "3", "--output", "runs/r1", "--tracking", "mlflow",
                cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    client, runs = _runs((tmp_path / "runs" / "mlruns").as_uri())
+    client, runs = _runs(local_store_uri(tmp_path / "runs" / "mlruns"))
     assert len(runs) == 1
     run = runs[0]
     assert run.info.run_name == "r1" and run.info.status == "FINISHED"

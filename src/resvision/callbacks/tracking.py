@@ -2,10 +2,12 @@
 
 Needs ``mlflow-skinny`` (``pip install 'resvision[mlflow]'``), MLflow's client without its
 server. Where runs go, first match wins: the ``tracking_uri`` argument, the
-``MLFLOW_TRACKING_URI`` environment variable (a server: ``http://host:5000``), else a local file
-store (MLflow's own local backend, which ``mlflow ui --backend-store-uri`` reads): ``mlruns/``
-beside ``fit``'s ``save_dir`` (``save_dir='output'``: ``./mlruns``, MLflow's default place);
-``resvision train --tracking mlflow`` puts it beside the run folders, ``runs/mlruns``.
+``MLFLOW_TRACKING_URI`` environment variable (a server: ``http://host:5000``), else a local
+store in a folder ``mlruns/`` beside ``fit``'s ``save_dir`` (``save_dir='output'``: ``./mlruns``):
+an SQLite database ``mlruns/mlflow.db`` (MLflow 3's default local backend; its file store is in
+maintenance mode and refuses new stores) with the artifacts in ``mlruns/artifacts/``.
+``mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db`` shows it. ``resvision train
+--tracking mlflow`` puts the folder beside the run folders, ``runs/mlruns``.
 
 Everything goes through ``mlflow.MlflowClient`` with an explicit run id, so nothing depends on
 (or disturbs) MLflow's global "active run"; the run id is part of the callback's state, so a
@@ -25,7 +27,7 @@ from resvision.distributed import is_main_process
 from .base import to_scalar
 from .loggers import _BOOKKEEPING, _StepCounter
 
-__all__ = ["MLflowLogger", "flatten_params"]
+__all__ = ["MLflowLogger", "flatten_params", "local_store_uri"]
 
 
 def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -43,6 +45,25 @@ def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[name] = str(value)[:6000]
     return out
+
+
+def local_store_uri(folder: str | os.PathLike[str]) -> str:
+    """The tracking URI of the local store in ``folder``: the SQLite database
+    ``folder/mlflow.db`` (created with the folder when missing).
+
+    Examples:
+        >>> local_store_uri("/tmp/x/mlruns")
+        'sqlite:////tmp/x/mlruns/mlflow.db'
+    """
+    path = Path(folder).resolve()
+    return f"sqlite:///{path / 'mlflow.db'}"
+
+
+def _local_store_folder(uri: str) -> Path | None:
+    """The folder of a local SQLite store's URI (None for any other store)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///") :]).parent
 
 
 def _import_mlflow() -> Any:
@@ -69,7 +90,8 @@ class MLflowLogger(_StepCounter):
         run_name: the MLflow run's name (None: MLflow's).
         tracking_uri: where runs go (see the module documentation).
         params: settings to log as parameters (nested dicts are flattened with dots).
-        log_freq: log step metrics every this many steps (None: ``fit``'s ``log_freq``).
+        log_freq: log step metrics every this many steps (None: ``fit``'s ``log_freq``; the
+            loss reaches the batch logs only every ``fit(log_freq=...)`` steps).
         tags: MLflow tags of the run.
         end_on_train_end: mark the MLflow run finished when ``fit`` ends (False: the caller
             logs more, then calls :meth:`finish`, as ``resvision train`` does).
@@ -103,6 +125,7 @@ class MLflowLogger(_StepCounter):
         self.end_on_train_end = bool(end_on_train_end)
         self.run_id: str | None = None
         self._client: Any = None
+        self._started = False
 
     # ------------------------------------------------------------------ the run
     def resolved_tracking_uri(self) -> str:
@@ -113,12 +136,16 @@ class MLflowLogger(_StepCounter):
             return os.environ["MLFLOW_TRACKING_URI"]
         save_dir = self.params.get("save_dir")
         base = Path(save_dir).resolve().parent if save_dir else Path.cwd()
-        return (base / "mlruns").as_uri()
+        return local_store_uri(base / "mlruns")
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self._mlflow.MlflowClient(tracking_uri=self.resolved_tracking_uri())
+            uri = self.resolved_tracking_uri()
+            folder = _local_store_folder(uri)
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+            self._client = self._mlflow.MlflowClient(tracking_uri=uri)
         return self._client
 
     def _start(self) -> None:
@@ -127,11 +154,16 @@ class MLflowLogger(_StepCounter):
             client.update_run(self.run_id, status="RUNNING")
             return
         experiment = client.get_experiment_by_name(self.experiment_name)
-        experiment_id = (
-            experiment.experiment_id
-            if experiment is not None
-            else client.create_experiment(self.experiment_name)
-        )
+        if experiment is not None:
+            experiment_id = experiment.experiment_id
+        else:
+            # a local store keeps its artifacts beside its database (MLflow's own default
+            # would be ./mlartifacts under whatever the working directory is)
+            folder = _local_store_folder(self.resolved_tracking_uri())
+            location = (folder / "artifacts").as_uri() if folder is not None else None
+            experiment_id = client.create_experiment(
+                self.experiment_name, artifact_location=location
+            )
         run = client.create_run(experiment_id, run_name=self.run_name, tags=self.tags)
         self.run_id = run.info.run_id
         fit = {f"fit.{k}": v for k, v in self.params.items() if _loggable(v)}
@@ -142,7 +174,11 @@ class MLflowLogger(_StepCounter):
             client.log_batch(self.run_id, params=items[i : i + 100])
 
     def _metrics(self, prefix: str, logs: dict[str, Any], step: int) -> None:
-        if self.run_id is None or not is_main_process():
+        if not is_main_process():
+            return
+        if self._in_fit:
+            self._ensure_started()
+        if self.run_id is None:
             return
         Metric = self._mlflow.entities.Metric
         stamp = _now_ms()
@@ -175,9 +211,19 @@ class MLflowLogger(_StepCounter):
 
     # ------------------------------------------------------------------ callback hooks
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        # The MLflow run starts at the first epoch's beginning, not here: a resumed fit loads
+        # the callbacks' states (this run's id) after on_train_begin.
         super().on_train_begin(logs)
-        if is_main_process():
+        self._started = False
+
+    def _ensure_started(self) -> None:
+        if not getattr(self, "_started", False) and is_main_process():
             self._start()
+            self._started = True
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_epoch_begin(epoch, logs)
+        self._ensure_started()
 
     def _log_step(self, step: int, logs: dict[str, Any]) -> None:
         self._metrics("train", logs, self.global_step)
@@ -190,6 +236,8 @@ class MLflowLogger(_StepCounter):
         self._metrics("eval", dict(logs or {}), x)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._in_fit:
+            self._ensure_started()  # a fit with nothing left to train still has its run
         super().on_train_end(logs)
         if self.end_on_train_end:
             self.finish()

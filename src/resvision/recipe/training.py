@@ -263,7 +263,7 @@ def run_callbacks(run: TrainingRun, ema: Any) -> list[Any]:
 
 def mlflow_logger(run: TrainingRun) -> Any:
     """The MLflowLogger of a run: experiment ``resvision``, the run folder's name, the resolved
-    config as parameters, the store from ``MLFLOW_TRACKING_URI`` or ``runs/mlruns``.
+    config as parameters, the store from ``MLFLOW_TRACKING_URI`` or ``runs/mlruns/mlflow.db``.
 
     Raises:
         UsageError: MLflow's client is not installed.
@@ -272,11 +272,12 @@ def mlflow_logger(run: TrainingRun) -> Any:
     import os
 
     from resvision.callbacks import MLflowLogger
+    from resvision.callbacks.tracking import local_store_uri
 
     uri = (
         None
         if os.environ.get("MLFLOW_TRACKING_URI")
-        else ((run.run_dir.resolve().parent / "mlruns").as_uri())
+        else local_store_uri(run.run_dir.resolve().parent / "mlruns")
     )
     try:
         return MLflowLogger(

@@ -201,8 +201,15 @@ def side_env(side: Side, protocol: Protocol) -> dict[str, str]:
     env = dict(os.environ)
     for var in THREAD_VARIABLES:
         env[var] = str(protocol.threads)
-    if side.resvision:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, env.get("PYTHONPATH")) if p)
+    # resvision's src/ goes first for resvision's side and never to a peer, whatever
+    # PYTHONPATH the harness inherited
+    inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    inherited = [p for p in inherited if os.path.abspath(p) != os.path.abspath(SRC)]
+    path = [SRC, *inherited] if side.resvision else inherited
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(path)
+    else:
+        env.pop("PYTHONPATH", None)
     return env
 
 

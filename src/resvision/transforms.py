@@ -1,5 +1,6 @@
 """Public transforms (re-exported from :mod:`resvision.data.transforms`,
-:mod:`resvision.data.augmentations` and :mod:`resvision.data.batch_transforms`).
+:mod:`resvision.data.augmentations`, :mod:`resvision.data.autoaugment` and
+:mod:`resvision.data.batch_transforms`).
 
 >>> import numpy as np
 >>> from resvision.transforms import Transpose
@@ -15,6 +16,13 @@ from resvision.data.augmentations import (
     RandomHorizontalFlip,
     RandomResizedCrop,
     Resize,
+)
+from resvision.data.autoaugment import (
+    AugMix,
+    AutoAugment,
+    BatchPolicy,
+    RandAugment,
+    TrivialAugmentWide,
 )
 from resvision.data.batch_transforms import (
     BatchAlternatingFlip,
@@ -32,11 +40,14 @@ from resvision.data.batch_transforms import (
 from resvision.data.transforms import BaseTransform, Compose, Normalize, ToTensor, Transpose
 
 __all__ = [
+    "AugMix",
+    "AutoAugment",
     "BaseTransform",
     "BatchAlternatingFlip",
     "BatchCenterCrop",
     "BatchCompose",
     "BatchNormalize",
+    "BatchPolicy",
     "BatchRandomCrop",
     "BatchRandomErasing",
     "BatchRandomHorizontalFlip",
@@ -47,6 +58,7 @@ __all__ = [
     "Compose",
     "Normalize",
     "NotBatchableError",
+    "RandAugment",
     "RandomCrop",
     "RandomErasing",
     "RandomHorizontalFlip",
@@ -54,5 +66,6 @@ __all__ = [
     "Resize",
     "ToTensor",
     "Transpose",
+    "TrivialAugmentWide",
     "plan_batched",
 ]

@@ -244,6 +244,7 @@ def test_grey_mnist_trains_and_predicts_with_one_channel(tmp_path, cli):
         "resize": None,
         "mean": [0.1307],
         "std": [0.3081],
+        "interpolation": "bilinear",
     }
     assert cli("data", *args, "--export", "digits", "--count", "2", cwd=tmp_path).returncode == 0
     pred = cli("predict", "--checkpoint", "run", "digits", "--json", cwd=tmp_path)

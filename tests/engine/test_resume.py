@@ -172,6 +172,25 @@ def test_resume_with_a_plain_dataloader_replays_the_epoch(tmp_path):
 
 
 @pytest.mark.resume
+def test_resume_with_mixup_cutmix_and_repeated_augmentation_is_bit_identical(tmp_path):
+    from resvision.data.mixing import Mixup
+
+    def mix():
+        return Mixup(mixup_alpha=0.4, cutmix_alpha=1.0, num_classes=3)
+
+    kw = {"aug_repeats": 2}
+    _fit(_model(), save_dir=tmp_path / "ref", batch_mix=mix(), **kw)
+    _fit(_model(), save_dir=tmp_path / "plain")  # the mixing changes the run ...
+    plain = load_checkpoint(tmp_path / "plain" / "final.pt")["model"]
+    mixed = load_checkpoint(tmp_path / "ref" / "final.pt")["model"]
+    assert not all(torch.equal(plain[k], mixed[k]) for k in plain)
+    _fit(_model(), save_dir=tmp_path, batch_mix=mix(), callbacks=[_StopAfter(7)], **kw)
+    resumed = _model(4)
+    _resume(resumed, tmp_path, batch_mix=mix(), **kw)  # ... and resumes exactly
+    _assert_same_state(tmp_path / "ref", tmp_path)
+
+
+@pytest.mark.resume
 def test_per_epoch_schedule_state_is_resumed(tmp_path):
     def cbs():
         return [LRScheduler(by_step=False, by_epoch=True)]

@@ -18,6 +18,7 @@ from .finetune import FreezeBackbone
 from .loggers import JSONLLogger, TensorBoard
 from .lr import LRScheduler, ReduceLROnPlateau
 from .progbar import ProgBarLogger
+from .tracking import MLflowLogger
 
 __all__ = [
     "EMA",
@@ -27,6 +28,7 @@ __all__ = [
     "FreezeBackbone",
     "JSONLLogger",
     "LRScheduler",
+    "MLflowLogger",
     "ModelCheckpoint",
     "ProgBarLogger",
     "ReduceLROnPlateau",

@@ -78,7 +78,7 @@ def _run_preprocessing(pre: dict[str, Any]) -> dict[str, Any]:
         "mean": pre.get("mean"),
         "std": pre.get("std"),
         "channels": pre.get("channels"),
-        "interpolation": "bilinear",
+        "interpolation": pre.get("interpolation") or "bilinear",
         "scale": "0..1" if pre.get("mean") else "0..255 (raw pixels)",
     }
 

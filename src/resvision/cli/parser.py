@@ -63,6 +63,42 @@ TRAIN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         "data.augment",
         {"metavar": "KIND", "help": "none, flip, flip-crop (CIFAR standard), imagenet"},
     ),
+    "--ra-sampler": (
+        "data.aug_repeats",
+        {
+            "nargs": "?",
+            "const": 3,
+            "type": int,
+            "metavar": "N",
+            "help": "repeated augmentation: each image N times per epoch (alone: 3)",
+        },
+    ),
+    "--auto-augment": (
+        "data.auto_augment",
+        {
+            "metavar": "POLICY",
+            "help": "ta_wide, ra, augmix, imagenet, cifar10, svhn (default none)",
+        },
+    ),
+    "--random-erase": (
+        "data.random_erase",
+        {"type": float, "metavar": "P", "help": "random erasing probability per image"},
+    ),
+    "--tracking": (
+        "train.tracking",
+        {
+            "metavar": "KIND",
+            "help": "experiment tracking: mlflow (MLFLOW_TRACKING_URI or runs/mlruns), none",
+        },
+    ),
+    "--mixup-alpha": (
+        "data.mixup_alpha",
+        {"type": float, "metavar": "A", "help": "MixUp of training batches, Beta(A, A)"},
+    ),
+    "--cutmix-alpha": (
+        "data.cutmix_alpha",
+        {"type": float, "metavar": "A", "help": "CutMix of training batches, Beta(A, A)"},
+    ),
     "--image-size": ("data.image_size", {"type": int, "metavar": "PX", "help": "crop size"}),
     "--num-workers": ("data.num_workers", {"type": int, "metavar": "N", "help": "loader workers"}),
     "--epochs": ("train.epochs", {"type": int, "metavar": "N"}),
@@ -74,6 +110,18 @@ TRAIN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--lr": ("optim.lr", {"type": float, "metavar": "LR", "help": "peak learning rate"}),
     "--momentum": ("optim.momentum", {"type": float, "metavar": "M"}),
     "--weight-decay": ("optim.weight_decay", {"type": float, "metavar": "WD", "help": "L2 decay"}),
+    "--norm-weight-decay": (
+        "optim.norm_weight_decay",
+        {"type": float, "metavar": "WD", "help": "L2 decay of normalisation layers (0: none)"},
+    ),
+    "--clip-grad-norm": (
+        "optim.clip_grad_norm",
+        {"type": float, "metavar": "NORM", "help": "clip the gradients' global L2 norm"},
+    ),
+    "--drop-path": (
+        "model.drop_path_rate",
+        {"type": float, "metavar": "P", "help": "stochastic depth of the last block (ResNets)"},
+    ),
     "--schedule": (
         "schedule.name",
         {

@@ -214,6 +214,7 @@ def pretrained_model(name: str, weights: str | None, device: str) -> tuple[Any, 
         resize=pre.get("resize"),
         mean=list(pre["mean"]),
         std=list(pre["std"]),
+        interpolation=pre.get("interpolation") or "bilinear",
     )
     model = resvision.Model(net, device=resolve_device_name(device))
     return model, [str(c) for c in classes], preprocess, cfg["source"]

@@ -219,6 +219,9 @@ def _finish(run: TrainingRun, model: Any, ema: Any, train_seconds: float) -> int
         from resvision.report import build_report
 
         report = build_report(run_dir)
+    from resvision.recipe.training import log_run_folder
+
+    log_run_folder(run)
     print(runinfo.finished_message(run_dir, ckpt_dir, evaluation, report, env))
     return 0
 

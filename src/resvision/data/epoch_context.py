@@ -48,11 +48,13 @@ class SampleContext:
 @dataclass(frozen=True)
 class BatchContext:
     """The batch a batched transform is applied to: the data-set indices of its images
-    (a 1-d tensor), the epoch and the loader's seed."""
+    (a 1-d tensor), the epoch, the loader's seed and the batch's number in the epoch (the
+    policy augmentations draw their choices on the host from ``(seed, epoch, batch)``)."""
 
     indices: torch.Tensor
     epoch: int
     seed: int
+    batch: int = 0
 
 
 _CURRENT: ContextVar[SampleContext | None] = ContextVar("resvision_sample", default=None)

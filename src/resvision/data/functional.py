@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageEnhance, ImageOps
 
+from resvision.data import kernels
+
 Img = Any  # PIL.Image.Image | np.ndarray | torch.Tensor
 
 INTERPOLATIONS = {
@@ -331,3 +333,91 @@ def random_crop_box(
     else:
         w, h = width, height
     return (height - h) // 2, (width - w) // 2, h, w
+
+
+# --- the operations of the policy augmentations (AutoAugment, RandAugment, TrivialAugment,
+# AugMix): PIL images through PIL, tensors and arrays through resvision.data.kernels, which the
+# batched forms of the fast path call on whole batches.
+
+_RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR}
+
+
+def _through_kernel(img: Img, op: Any, *args: Any) -> Img:
+    return from_chw_tensor(op(to_chw_tensor(img), *args), img)
+
+
+def _pil_fill(img: Image.Image, fill: Any) -> Any:
+    if fill is None:
+        return None
+    if isinstance(fill, (int, float)):
+        return int(fill) if len(img.getbands()) == 1 else (int(fill),) * len(img.getbands())
+    return tuple(int(v) for v in fill)
+
+
+def affine_matrix(
+    img: Img, matrix: Sequence[float], interpolation: str = "nearest", fill: Any = None
+) -> Img:
+    """Resample through the inverse affine map ``matrix`` (PIL's ``Image.AFFINE`` data: the
+    output pixel at ``(x, y)`` takes the input at ``(a x + b y + c, d x + e y + f)``).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.arange(9, dtype=torch.uint8).reshape(1, 3, 3)
+        >>> affine_matrix(x, (1, 0, -1, 0, 1, 0))[0].tolist()  # one pixel to the right
+        [[0, 0, 1], [0, 3, 4], [0, 6, 7]]
+    """
+    if is_pil(img):
+        return img.transform(img.size, Image.AFFINE, tuple(float(v) for v in matrix),
+                             _RESAMPLE[interpolation], fillcolor=_pil_fill(img, fill))  # fmt: skip
+    return _through_kernel(img, lambda t: kernels.affine(t, list(matrix), interpolation, fill))
+
+
+def rotate(img: Img, angle: float, interpolation: str = "nearest", fill: Any = None) -> Img:
+    """Rotate by ``angle`` degrees counter-clockwise about the centre, keeping the size."""
+    if is_pil(img):
+        return img.rotate(angle, _RESAMPLE[interpolation], fillcolor=_pil_fill(img, fill))
+    h, w = get_size(img)
+    return affine_matrix(img, kernels.rotation_matrix(angle, h, w)[0].tolist(), interpolation,
+                         fill)  # fmt: skip
+
+
+def posterize(img: Img, bits: int) -> Img:
+    """Keep the ``bits`` highest bits of each 8-bit value."""
+    if is_pil(img):
+        return ImageOps.posterize(img, int(bits))
+    return _through_kernel(img, kernels.posterize, int(bits))
+
+
+def solarize(img: Img, threshold: float) -> Img:
+    """Invert the values at or above ``threshold`` (0..255 for 8-bit images)."""
+    if is_pil(img):
+        return ImageOps.solarize(img, threshold)
+    return _through_kernel(img, kernels.solarize, float(threshold))
+
+
+def autocontrast(img: Img) -> Img:
+    """Stretch each channel to the full range."""
+    if is_pil(img):
+        return ImageOps.autocontrast(img)
+    return _through_kernel(img, kernels.autocontrast)
+
+
+def equalize(img: Img) -> Img:
+    """Histogram equalisation of each channel (PIL's)."""
+    if is_pil(img):
+        return ImageOps.equalize(img)
+    return _through_kernel(img, kernels.equalize)
+
+
+def invert(img: Img) -> Img:
+    """White minus each value."""
+    if is_pil(img):
+        return ImageOps.invert(img)
+    return _through_kernel(img, kernels.invert)
+
+
+def adjust_sharpness(img: Img, factor: float) -> Img:
+    """Sharpen (``factor`` > 1) or blur (< 1) with PIL's ``SMOOTH`` filter; 1: unchanged."""
+    if is_pil(img):
+        return ImageEnhance.Sharpness(img).enhance(factor)
+    return _through_kernel(img, kernels.adjust_sharpness, float(factor))

@@ -57,6 +57,7 @@ class _EpochState:
         seed: int,
         rank: int,
         world_size: int,
+        aug_repeats: int = 1,
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -66,6 +67,8 @@ class _EpochState:
             raise ValueError(f"rank must be an int in [0, {world_size}), got {rank!r}")
         if not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        if isinstance(aug_repeats, bool) or not isinstance(aug_repeats, int) or aug_repeats < 1:
+            raise ValueError(f"aug_repeats must be an int >= 1, got {aug_repeats!r}")
         try:
             size = len(dataset)
         except TypeError:
@@ -79,13 +82,14 @@ class _EpochState:
         self.batch_size = batch_size
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.aug_repeats = aug_repeats
         self._size = size
         self.epoch = 0
         self._start = 0  # the batch the next __iter__ starts at
         self._done = 0  # batches yielded so far in the current epoch
         self._advance = False  # an epoch ran to its end and set_epoch was not called since
 
-    def indices(self, epoch: int) -> torch.Tensor:
+    def indices(self, epoch: int, return_copies: bool = False) -> Any:
         return epoch_indices(
             self._size,
             shuffle=self.shuffle,
@@ -94,6 +98,8 @@ class _EpochState:
             rank=self.rank,
             world_size=self.world_size,
             drop_last=self.drop_last,
+            repeats=self.aug_repeats,
+            return_copies=return_copies,
         )
 
     @property
@@ -143,6 +149,7 @@ class _EpochState:
             "drop_last": self.drop_last,
             "world_size": self.world_size,
             "dataset_size": self._size,
+            "aug_repeats": self.aug_repeats,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -155,7 +162,10 @@ class _EpochState:
         missing = {"epoch", "batches_yielded"} - set(state)
         if missing:
             raise ValueError(f"loader state lacks {sorted(missing)}; got keys {sorted(state)}")
-        for key in ("seed", "batch_size", "shuffle", "drop_last", "world_size", "dataset_size"):
+        if "aug_repeats" not in state:  # saved before repeated augmentation existed
+            state = {**state, "aug_repeats": 1}
+        keys = ("seed", "batch_size", "shuffle", "drop_last", "world_size", "dataset_size")
+        for key in (*keys, "aug_repeats"):
             mine = self.state_dict()[key]
             if key in state and state[key] != mine:
                 raise ValueError(
@@ -190,6 +200,7 @@ class FastLoader(_EpochState):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        aug_repeats: int = 1,
     ) -> None:
         super().__init__(
             dataset,
@@ -199,6 +210,7 @@ class FastLoader(_EpochState):
             seed=seed,
             rank=rank,
             world_size=world_size,
+            aug_repeats=aug_repeats,
         )
         self.device = torch.device(device)
         base, subset = _cache_source(dataset)
@@ -223,7 +235,7 @@ class FastLoader(_EpochState):
         for b in range(start, total):
             index = order[b * bs : (b + 1) * bs]
             self._generator.manual_seed(derive_seed(self.seed, epoch, b))
-            context = BatchContext(index, epoch, self.seed)
+            context = BatchContext(index, epoch, self.seed, b)
             images = self.pipeline(self.images.index_select(0, index), self._generator, context)
             labels = self.labels.index_select(0, index)
             self._done = b + 1
@@ -280,12 +292,19 @@ class _EpochBatchSampler(Sampler):
         return len(self.state) - self.start
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        order = self.state.indices(self.epoch).tolist()
+        order, copies = (t.tolist() for t in self.state.indices(self.epoch, return_copies=True))
         bs, seed, epoch = self.state.batch_size, self.state.seed, self.epoch
         for b in range(self.start, len(self.state)):
+            part = slice(b * bs, (b + 1) * bs)
             yield [
-                (i, derive_seed(seed, epoch, i), epoch, seed) for i in order[b * bs : (b + 1) * bs]
+                (i, _sample_seed(seed, epoch, i, c), epoch, seed)
+                for i, c in zip(order[part], copies[part])
             ]
+
+
+def _sample_seed(seed: int, epoch: int, index: int, copy: int) -> int:
+    """A DataLoader-path sample's seed; repeated copies (``aug_repeats``) get their own."""
+    return derive_seed(seed, epoch, index) if copy == 0 else derive_seed(seed, epoch, index, copy)
 
 
 def usable_cpus() -> int:
@@ -300,7 +319,8 @@ class TorchLoader(_EpochState):
     """The DataLoader path: per-sample transforms in worker processes.
 
     Workers are persistent (when ``num_workers > 0``), batches are pinned when ``device`` is
-    CUDA, and every sample's random transforms are seeded from ``(seed, epoch, index)``.
+    CUDA, and every sample's random transforms are seeded from ``(seed, epoch, index)`` (and the
+    copy number of a repeated sample, ``aug_repeats``).
     """
 
     is_fast = False
@@ -317,6 +337,7 @@ class TorchLoader(_EpochState):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        aug_repeats: int = 1,
     ) -> None:
         super().__init__(
             dataset,
@@ -326,6 +347,7 @@ class TorchLoader(_EpochState):
             seed=seed,
             rank=rank,
             world_size=world_size,
+            aug_repeats=aug_repeats,
         )
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers must be a non-negative int, got {num_workers!r}")
@@ -427,6 +449,7 @@ def build_loader(
     rank: int = 0,
     world_size: int = 1,
     fast: bool | None = None,
+    aug_repeats: int = 1,
 ) -> FastLoader | TorchLoader:
     """Make the loader for ``dataset``: the in-memory fast path when it can, else a DataLoader.
 
@@ -445,6 +468,9 @@ def build_loader(
             :func:`~resvision.data.sampling.epoch_indices`).
         fast: None picks the fast path when :func:`fast_path_reason` finds no obstacle; True
             requires it; False forces the DataLoader path.
+        aug_repeats: repeated augmentation: each sample of an epoch is taken this many times,
+            side by side, each copy augmented on its own, and the epoch keeps its length (see
+            :func:`~resvision.data.sampling.epoch_indices`); 1: off.
 
     Returns:
         A :class:`FastLoader` or a :class:`TorchLoader` (``is_fast`` tells which).
@@ -473,6 +499,7 @@ def build_loader(
         seed=seed,
         rank=rank,
         world_size=world_size,
+        aug_repeats=aug_repeats,
     )
     if fast is not False:
         try:

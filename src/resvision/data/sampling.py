@@ -41,7 +41,9 @@ def epoch_indices(
     rank: int = 0,
     world_size: int = 1,
     drop_last: bool = False,
-) -> torch.Tensor:
+    repeats: int = 1,
+    return_copies: bool = False,
+) -> Any:
     """The sample indices this rank visits in ``epoch``, in order.
 
     Shuffled with a generator seeded from ``(seed, epoch)``, then dealt out round-robin to the
@@ -50,20 +52,40 @@ def epoch_indices(
     few samples are left out each epoch). For evaluation (neither), nothing is cut or padded: the
     shards cover every sample exactly once, and the first ``n % world_size`` ranks get one more.
 
+    **Repeated augmentation** (``repeats`` > 1; Hoffer et al. 2020, Touvron et al. 2021, the
+    ``--ra-sampler`` of torchvision's recipe): the first ``ceil(n / repeats)`` samples of the
+    order are each taken ``repeats`` times in a row, and the list is cut back to ``n``: an epoch
+    keeps its length (its number of steps) but holds ``n / repeats`` distinct samples, each
+    augmented ``repeats`` times. The copies of a sample sit side by side before the ranks are
+    dealt out, so with several ranks they land on different ranks, as in torchvision's
+    ``RASampler``. ``return_copies`` also returns each position's copy number (0 for the first
+    copy), which the DataLoader path mixes into the sample's seed so the copies are augmented
+    differently.
+
     Examples:
         >>> epoch_indices(5, shuffle=False, seed=0, epoch=0, rank=1, world_size=2).tolist()
         [1, 3]
+        >>> order, copy = epoch_indices(5, shuffle=False, seed=0, epoch=0, repeats=3,
+        ...                             return_copies=True)
+        >>> order.tolist(), copy.tolist()
+        ([0, 0, 0, 1, 1], [0, 1, 2, 0, 1])
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
     if shuffle:
         g = torch.Generator().manual_seed(derive_seed(seed, epoch))
         order = torch.randperm(n, generator=g)
     else:
         order = torch.arange(n)
+    copies = torch.zeros(n, dtype=torch.long)
+    if repeats > 1:
+        order = order[: -(-n // repeats)].repeat_interleave(repeats)[:n]
+        copies = torch.arange(n) % repeats
     if world_size > 1:
         if shuffle or drop_last:
-            order = order[: n - n % world_size]
-        order = order[rank::world_size]
-    return order
+            order, copies = order[: n - n % world_size], copies[: n - n % world_size]
+        order, copies = order[rank::world_size], copies[rank::world_size]
+    return (order, copies) if return_copies else order
 
 
 def shard_size(

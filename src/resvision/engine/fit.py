@@ -47,12 +47,14 @@ def make_loader(
     seed: int,
     labels_required: bool = True,
     shard: bool = False,
+    aug_repeats: int = 1,
 ) -> Any:
     """A loader for ``data``: built for a Dataset, used as it is for any other iterable.
 
     With ``labels_required=False`` (prediction), a Dataset whose items are not
     ``(input, label)`` pairs gets a plain ``DataLoader``. With ``shard`` and a process group
     running, a Dataset is split between the processes (this process gets its shard).
+    ``aug_repeats`` > 1 (repeated augmentation) needs a Dataset: a ready loader has its order.
 
     Raises:
         ValueError: ``data`` is None.
@@ -60,6 +62,12 @@ def make_loader(
     """
     if data is None:
         raise ValueError("no data given: pass a Dataset, a DataLoader or an iterable of batches")
+    if aug_repeats != 1 and (not isinstance(data, Dataset) or isinstance(data, IterableDataset)):
+        raise ValueError(
+            f"aug_repeats={aug_repeats} needs a map-style Dataset (fit builds its loader), got "
+            f"a {type(data).__name__}; pass the Dataset, or build the loader with "
+            "resvision.data.loader.build_loader(..., aug_repeats=N)"
+        )
     if isinstance(data, IterableDataset):
         check_int(batch_size, "batch_size", 1)
         return DataLoader(
@@ -92,6 +100,7 @@ def make_loader(
             seed=seed,
             rank=distributed.rank() if shard else 0,
             world_size=distributed.world_size() if shard else 1,
+            aug_repeats=aug_repeats,
         )
     if not hasattr(data, "__iter__"):
         raise TypeError(

@@ -65,6 +65,8 @@ RESUME_RULES: dict[str, str] = {
     "fit.drop_last": REFUSE,
     "fit.world_size": REFUSE,  # each process's shard and saved random states
     "fit.sync_bn": REFUSE,
+    "fit.aug_repeats": REFUSE,  # another order of the samples
+    "fit.batch_mix": WARN,  # another augmentation: allowed (fine-tuning schedules change it)
     # How long and how often: the new value applies from here on.
     "fit.epochs": APPLY,
     "fit.num_iters": APPLY,
@@ -260,7 +262,9 @@ def _leaf_differences(path: str, old: Any, new: Any) -> list[tuple[str, Any, Any
         return [(path, old, new)]
     out = []
     for key in sorted(set(old) | set(new), key=str):
-        a, b = old.get(key), new.get(key)
+        if key not in old or key not in new:  # known on one side only (an older version)
+            continue
+        a, b = old[key], new[key]
         if a != b:
             out += _leaf_differences(f"{path}.{key}", a, b)
     return out

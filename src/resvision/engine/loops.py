@@ -488,6 +488,10 @@ class TrainEpochOptions:
             scaler handles those steps).
         should_stop: Called after each batch; True ends the epoch early.
         after_step: Called after each optimizer step (periodic checkpoints).
+        mix: A batch mix (:class:`resvision.data.mixing.Mixup` or a callable with its
+            signature) applied to each training batch on the device, or None.
+        mix_seed: The mix's random numbers come from ``(mix_seed, epoch, batch, rank)``.
+        mix_classes: The number of classes of the mixed targets.
     """
 
     steps: int | None
@@ -497,6 +501,37 @@ class TrainEpochOptions:
     check_finite: bool = True
     should_stop: Callable[[], bool] = lambda: False
     after_step: Callable[[], None] | None = None
+    mix: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None
+    mix_seed: int = 0
+    mix_classes: int | None = None
+
+
+_MIX_SALT = 0x6D6978  # "mix": keeps the mix's stream apart from the loaders'
+
+
+def mix_batch(
+    options: TrainEpochOptions, inputs: list, labels: list, epoch: int, step: int
+) -> tuple[list, list]:
+    """``options.mix`` applied to one batch of one input and one label, with the generator of
+    ``(mix_seed, epoch, step, rank)`` (a resumed run mixes its batches as the first run did).
+
+    Raises:
+        ValueError: a batch of several inputs or labels.
+    """
+    import numpy as np
+
+    from resvision.data.sampling import derive_seed
+
+    if len(inputs) != 1 or len(labels) != 1:
+        raise ValueError(
+            f"a batch mix (MixUp/CutMix) needs batches of one input and one label, got "
+            f"{len(inputs)} input(s) and {len(labels)} label(s)"
+        )
+    seed = derive_seed(options.mix_seed, epoch, step, distributed.rank(), _MIX_SALT)
+    images, targets = options.mix(
+        inputs[0], labels[0], np.random.default_rng(seed), num_classes=options.mix_classes
+    )
+    return [images], [targets]
 
 
 def train_one_epoch(
@@ -538,6 +573,8 @@ def train_one_epoch(
     for batch in batches:
         step = progress.batch
         inputs, labels = runner.split_batch(batch)
+        if options.mix is not None:
+            inputs, labels = mix_batch(options, inputs, labels, progress.epoch, step)
         size = batch_size_of(inputs)
         callbacks.on_train_batch_begin(step, {"batch_size": size})
         last_of_epoch = steps is not None and step + 1 == steps

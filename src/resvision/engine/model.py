@@ -284,6 +284,8 @@ class Model:
         seed: int | None = None,
         save_steps: int | None = None,
         sync_bn: bool = False,
+        aug_repeats: int = 1,
+        batch_mix: Any = None,
     ) -> None:
         """Train for ``epochs`` epochs, evaluating every ``eval_freq`` epochs.
 
@@ -333,6 +335,14 @@ class Model:
             sync_bn: Under torchrun, compute BatchNorm statistics over the batches of all
                 processes (``nn.SyncBatchNorm`` on CUDA, ``CollectiveBatchNorm`` elsewhere):
                 for small per-process batches. Ignored in a single process.
+            aug_repeats: Repeated augmentation (torchvision's ``--ra-sampler``): each training
+                sample of an epoch is taken this many times side by side, each copy augmented
+                on its own (on other processes under torchrun), and the epoch keeps its number
+                of steps; 1 (default): off. Only for a Dataset ``train_data``.
+            batch_mix: MixUp / CutMix of each training batch on the device
+                (:class:`resvision.data.mixing.Mixup`): the loss then gets class probabilities
+                (``nn.CrossEntropyLoss`` takes them) and the accuracy metrics the class of the
+                largest; its random numbers follow the run's seed, so resume stays exact.
 
         Raises:
             ValueError: a bad argument (the message names it and what is accepted).
@@ -379,6 +389,8 @@ class Model:
             seed=seed,
             save_steps=save_steps,
             sync_bn=sync_bn,
+            aug_repeats=aug_repeats,
+            batch_mix=batch_mix,
         )
         Trainer(self, train_data, eval_data, callbacks, options).fit()
 

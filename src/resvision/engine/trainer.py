@@ -80,6 +80,8 @@ class FitOptions:
     seed: int | None = None
     save_steps: int | None = None
     sync_bn: bool = False
+    aug_repeats: int = 1
+    batch_mix: Any = None
 
     @classmethod
     def from_fit(cls, **kw: Any) -> FitOptions:
@@ -112,6 +114,8 @@ class FitOptions:
             seed=kw["seed"],
             save_steps=save_steps and check_int(save_steps, "save_steps", 1),
             sync_bn=kw["sync_bn"],
+            aug_repeats=check_int(kw.get("aug_repeats", 1), "aug_repeats", 1),
+            batch_mix=_check_batch_mix(kw.get("batch_mix")),
         )
         if options.save_steps and options.save_dir is None:
             raise ValueError("save_steps needs save_dir: the folder to write last.pt to")
@@ -257,7 +261,8 @@ class Trainer:
         # Every process must shuffle alike (each then takes its own shard of the same order).
         self.loader_seed = distributed.broadcast_object(loader_seed)
         self.loader = make_loader(model, self.train_data, opts.batch_size, opts.shuffle,
-                                  opts.drop_last, opts.num_workers, self.loader_seed, shard=True)  # fmt: skip
+                                  opts.drop_last, opts.num_workers, self.loader_seed, shard=True,
+                                  aug_repeats=opts.aug_repeats)  # fmt: skip
         self.eval_loader = None
         if self.eval_data is not None:
             self.eval_loader = make_loader(model, self.eval_data, opts.eval_batch_size, False,
@@ -296,6 +301,8 @@ class Trainer:
             "check_finite": self.runner.scaler is None,
             "world_size": self.world,
             "sync_bn": opts.sync_bn,
+            "aug_repeats": opts.aug_repeats,
+            "batch_mix": _mix_config(opts.batch_mix),
         }
 
     def _restore_after_begin(self, ckpt: dict[str, Any]) -> Any:
@@ -342,6 +349,9 @@ class Trainer:
             check_finite=self.runner.scaler is None,
             should_stop=self._should_stop,
             after_step=self._after_step if opts.save_steps else None,
+            mix=opts.batch_mix,
+            mix_seed=self.loader_seed,
+            mix_classes=self._mix_classes(),
         )
         completed = loops.train_one_epoch(
             self.runner, iterator, session.callbacks, session.progress, session.losses, options
@@ -436,6 +446,25 @@ class Trainer:
             model._forward = model.network
         return model._runner(train=True)
 
+    def _mix_classes(self) -> int | None:
+        """The number of classes of a batch mix's targets: the mix's own, else the network's.
+
+        Raises:
+            ValueError: a batch mix with neither.
+        """
+        mix = self.options.batch_mix
+        if mix is None:
+            return None
+        classes = getattr(mix, "num_classes", None) or getattr(
+            self.model.network, "num_classes", None
+        )
+        if not isinstance(classes, int) or classes < 2:
+            raise ValueError(
+                f"batch_mix needs the number of classes: give it to the mix "
+                f"(Mixup(..., num_classes=N)) or set network.num_classes (got {classes!r})"
+            )
+        return classes
+
     def _compile_options(self) -> dict[str, Any] | None:
         """``torch.compile`` options for the DDP module when ``prepare(compile=...)`` asked."""
         options = self.model._compile_options
@@ -452,3 +481,20 @@ def _check_sharding(loader: Any, world: int) -> None:
             "with a DistributedSampler",
             stacklevel=5,
         )
+
+
+def _check_batch_mix(mix: Any) -> Any:
+    if mix is not None and not callable(mix):
+        raise TypeError(
+            "batch_mix must be None or a callable (images, labels, rng, num_classes=) -> "
+            f"(images, targets), such as resvision.data.mixing.Mixup; got {mix!r}"
+        )
+    return mix
+
+
+def _mix_config(mix: Any) -> Any:
+    """A batch mix's settings as stored in checkpoints (compared on resume)."""
+    if mix is None:
+        return None
+    config = getattr(mix, "config", None)
+    return config() if callable(config) else repr(mix)

@@ -37,6 +37,7 @@ __all__ = [
     "ConvBNLayer",
     "ConvNormActivation",
     "DownscaleInInferDropout",
+    "DropPath",
     "ZeroPadShortcut",
     "paddle_conv_init",
     "paddle_default_init",
@@ -167,6 +168,73 @@ def _make_shortcut(
     return ConvBNLayer(num_channels, num_out, 1, stride=stride)
 
 
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016): drop a residual branch for whole samples.
+
+    In training each sample's branch is kept with probability ``1 - p`` and scaled by
+    ``1 / (1 - p)`` (so its expectation is unchanged), else zeroed; in evaluation, and with
+    ``p == 0``, it is the identity. timm's ``DropPath`` and torchvision's
+    ``StochasticDepth(mode='row')`` compute the same. The mask comes from torch's generator of
+    the input's device, which a resumed run restores with the other RNG states.
+
+    Args:
+        p: probability of dropping the branch of a sample, in [0, 1).
+
+    Raises:
+        ValueError: ``p`` outside [0, 1).
+
+    Examples:
+        >>> drop = DropPath(0.25)
+        >>> drop.eval()(torch.ones(2, 3)).tolist()
+        [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+        >>> _ = torch.manual_seed(0)
+        >>> out = drop.train()(torch.ones(4, 3))
+        >>> sorted({round(v, 4) for v in out.flatten().tolist()})  # dropped or scaled by 4/3
+        [0.0, 1.3333]
+    """
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+            raise ValueError(f"drop-path probability must be a number in [0, 1), got {p!r}")
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        mask = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:g}"
+
+
+def _drop_path(p: float) -> nn.Module | None:
+    """The branch's :class:`DropPath`, or None for ``p == 0`` (no module, no state-dict change)."""
+    return DropPath(p) if p else None
+
+
+def drop_path_rates(rate: float, num_blocks: int) -> list[float]:
+    """Each block's drop-path probability: a line from 0 (first block) to ``rate`` (last).
+
+    The linear rule of Huang et al. 2016, as timm's ResNet spreads ``drop_path_rate``.
+
+    Raises:
+        ValueError: ``rate`` outside [0, 1).
+
+    Examples:
+        >>> drop_path_rates(0.1, 3)
+        [0.0, 0.05, 0.1]
+    """
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"drop_path_rate must be a number in [0, 1), got {rate!r}")
+    if num_blocks <= 1:
+        return [float(rate)] * num_blocks
+    return [rate * i / (num_blocks - 1) for i in range(num_blocks)]
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 ``ConvBNLayer`` and a shortcut, ReLU after the addition (ResNet-18/34, CIFAR).
 
@@ -178,6 +246,8 @@ class BasicBlock(nn.Module):
         projection: the projection used when ``shortcut`` is False: ``'conv'`` (1x1
             ``ConvBNLayer``, He et al.'s option B) or ``'pad'`` (:class:`ZeroPadShortcut`,
             parameter-free option A).
+        drop_path: probability of dropping the residual branch in training (stochastic
+            depth, :class:`DropPath`); 0 builds none.
 
     Raises:
         ValueError: an identity shortcut with a stride or a change of width, or an unknown
@@ -199,6 +269,7 @@ class BasicBlock(nn.Module):
         shortcut: bool = True,
         *,
         projection: str = "conv",
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         self.conv0 = ConvBNLayer(num_channels, num_filters, 3, stride=stride, act="relu")
@@ -206,6 +277,7 @@ class BasicBlock(nn.Module):
         self.short = _make_shortcut(shortcut, projection, num_channels, num_filters, stride)
         self.shortcut = shortcut
         self._num_channels_out = num_filters
+        self.drop_path = _drop_path(drop_path)
 
     def zero_init_last(self) -> None:
         """Zero the scale of the last batch norm: the block starts as ``relu(shortcut(x))``."""
@@ -213,6 +285,8 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv1(self.conv0(x))
+        if self.drop_path is not None:
+            y = self.drop_path(y)
         short = x if self.short is None else self.short(x)
         return F.relu(short + y)
 
@@ -232,6 +306,8 @@ class BottleneckBlock(nn.Module):
         groups: groups of the 3x3 convolution.
         base_width: width per group, 64 for the plain ResNet.
         projection: ``'conv'`` (1x1 ``ConvBNLayer``) or ``'pad'`` (:class:`ZeroPadShortcut`).
+        drop_path: probability of dropping the residual branch in training (stochastic
+            depth, :class:`DropPath`); 0 builds none.
 
     Raises:
         ValueError: an identity shortcut with a stride or a change of width, or an unknown
@@ -255,6 +331,7 @@ class BottleneckBlock(nn.Module):
         groups: int = 1,
         base_width: int = 64,
         projection: str = "conv",
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         width = int(num_filters * (base_width / 64.0)) * groups
@@ -265,6 +342,7 @@ class BottleneckBlock(nn.Module):
         self.short = _make_shortcut(shortcut, projection, num_channels, num_out, stride)
         self.shortcut = shortcut
         self._num_channels_out = num_out
+        self.drop_path = _drop_path(drop_path)
 
     def zero_init_last(self) -> None:
         """Zero the scale of the last batch norm: the block starts as ``relu(shortcut(x))``."""
@@ -272,6 +350,8 @@ class BottleneckBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv2(self.conv1(self.conv0(x)))
+        if self.drop_path is not None:
+            y = self.drop_path(y)
         short = x if self.short is None else self.short(x)
         return F.relu(short + y)
 

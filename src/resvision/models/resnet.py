@@ -43,7 +43,7 @@ from .classifier import (
     validate_num_classes,
 )
 from .features import FeatureInfo
-from .layers import BasicBlock, BottleneckBlock, ConvBNLayer
+from .layers import BasicBlock, BottleneckBlock, ConvBNLayer, drop_path_rates
 from .registry import register_model
 from .weights import load_pretrained
 
@@ -115,6 +115,9 @@ class ResNet(PooledLinearClassifier):
             stride-1 conv, no max-pool: the usual adaptation to 32x32 images).
         zero_init_residual: zero the last batch-norm scale of every block, so each block starts
             as ``relu(shortcut(x))`` (Goyal et al. 2017); helps large-batch training.
+        drop_path_rate: stochastic depth: the last block's probability of dropping its residual
+            branch in training, the others' rising linearly from 0 (timm's rule); 0 (default)
+            builds no drop-path module, so the state dict is the same either way.
 
     Attributes:
         feature_info: the stem and the four stages (``conv``, ``layer1``..``layer4``) with
@@ -154,6 +157,7 @@ class ResNet(PooledLinearClassifier):
         in_channels: int = 3,
         stem: str = "imagenet",
         zero_init_residual: bool = False,
+        drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
         if isinstance(block, type):
@@ -200,6 +204,7 @@ class ResNet(PooledLinearClassifier):
         reduction *= 2 if stem == "imagenet" else 1  # the max-pool
 
         num_channels = 64
+        rates = iter(drop_path_rates(drop_path_rate, sum(_DEPTHS[depth][1])))
         for stage, (num_filters, num_blocks) in enumerate(
             zip([64, 128, 256, 512], _DEPTHS[depth][1])
         ):
@@ -208,7 +213,11 @@ class ResNet(PooledLinearClassifier):
                 stride = 2 if i == 0 and stage != 0 else 1
                 num_out = num_filters * block.expansion
                 shortcut = stride == 1 and num_channels == num_out
-                blocks.append(block(num_channels, num_filters, stride, shortcut, **block_kwargs))
+                rate = next(rates)  # passed only when used: a user's block may not take it
+                extra = {"drop_path": rate} if rate else {}
+                blocks.append(
+                    block(num_channels, num_filters, stride, shortcut, **block_kwargs, **extra)
+                )
                 num_channels = num_out
             reduction *= 2 if stage != 0 else 1
             self.add_module(f"layer{stage + 1}", nn.Sequential(*blocks))

@@ -16,7 +16,8 @@ The optimizers are ``torch.optim`` optimizers; any torch optimizer works with
 ``Adadelta``, ``RMSProp``, ``Adamax``, ``RAdam``, ``NAdam`` (:mod:`~resvision.optim.adaptive`),
 ``Lamb`` (:mod:`~resvision.optim.lamb`), ``ASGD``, ``Rprop``, ``LBFGS``
 (:mod:`~resvision.optim.classic`), plus ``Muon``; and the 17 schedules of
-``paddle.optimizer.lr`` in :mod:`~resvision.optim.lr`.
+``paddle.optimizer.lr`` in :mod:`~resvision.optim.lr`. :func:`weight_decay_groups` gives
+normalisation parameters and biases their own decay (torchvision's ``norm_weight_decay``).
 """
 
 from resvision.optim.adaptive import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSProp
@@ -34,6 +35,7 @@ from resvision.optim.optimizers import (
     L2Decay,
     Momentum,
 )
+from resvision.optim.param_groups import weight_decay_groups
 
 from . import lr
 
@@ -61,4 +63,5 @@ __all__ = [
     "lr",
     "muon_param_groups",
     "orthogonalize",
+    "weight_decay_groups",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -69,12 +70,20 @@ def build_network(cfg: ModelSection, num_classes: int, in_channels: int) -> nn.M
         kwargs["pretrained"] = weights
     if in_channels != info.input_size[0]:
         kwargs["in_channels"] = in_channels
+    if cfg.drop_path_rate:
+        kwargs["drop_path_rate"] = cfg.drop_path_rate
     try:
         with warnings.catch_warnings():
             # the CLI says which keys were skipped itself (describe_pretrained)
             warnings.simplefilter("ignore", PretrainedHeadSkippedWarning)
             return create_model(cfg.name, **kwargs)
     except TypeError as err:
+        if "drop_path_rate" in kwargs and "drop_path_rate" in str(err):
+            raise UsageError(
+                f"model.drop_path_rate={cfg.drop_path_rate:g}: model {cfg.name} has no "
+                "stochastic depth; it is built into the ResNet family (resnet18-152, resnet20-"
+                "110, resnext*, wide_resnet*); leave model.drop_path_rate at 0"
+            ) from None
         if "in_channels" in kwargs and "in_channels" in str(err):
             example = "lenet" if in_channels == 1 else "resnet20"
             raise UsageError(
@@ -269,6 +278,7 @@ def build_optimizer(
     from resvision.optim import lr as schedules
 
     parameters: Any = network.parameters()
+    clip = None if cfg.clip_grad_norm is None else optim.ClipGradByGlobalNorm(cfg.clip_grad_norm)
     if cfg.early_params:
         if steps_per_epoch is None:
             raise TypeError("build_optimizer needs steps_per_epoch when optim.early_params is set")
@@ -292,6 +302,13 @@ def build_optimizer(
             )
         elif cfg.early_params:
             parameters = [{"params": [p for p in network.parameters() if p.requires_grad]}]
+        if cfg.norm_weight_decay is not None or cfg.bias_weight_decay is not None:
+            parameters = optim.weight_decay_groups(
+                network,
+                norm_weight_decay=cfg.norm_weight_decay,
+                bias_weight_decay=cfg.bias_weight_decay,
+                groups=None if isinstance(parameters, Iterator) else parameters,
+            )
         if cfg.early_params:
             stop = max(1, round(cfg.early_epochs * steps_per_epoch))
             parameters = _split_early(parameters, network, cfg.early_params, stop)
@@ -304,6 +321,7 @@ def build_optimizer(
                 use_nesterov=cfg.nesterov,
                 ns_steps=cfg.ns_steps,
                 normalize_weights=True,
+                grad_clip=clip,
             )
         if cfg.name == "momentum":
             return optim.Momentum(
@@ -312,20 +330,59 @@ def build_optimizer(
                 parameters=parameters,
                 use_nesterov=cfg.nesterov,
                 weight_decay=optim.L2Decay(cfg.weight_decay) if cfg.weight_decay else None,
+                grad_clip=clip,
             )
         if cfg.name == "sgd":
             return optim.SGD(
-                learning_rate=learning_rate, parameters=parameters, weight_decay=cfg.weight_decay
+                learning_rate=learning_rate,
+                parameters=parameters,
+                weight_decay=cfg.weight_decay,
+                grad_clip=clip,
             )
         if cfg.name == "adam":
             return optim.Adam(
-                learning_rate=learning_rate, parameters=parameters, weight_decay=cfg.weight_decay
+                learning_rate=learning_rate,
+                parameters=parameters,
+                weight_decay=cfg.weight_decay,
+                grad_clip=clip,
             )
         return optim.AdamW(
-            learning_rate=learning_rate, parameters=parameters, weight_decay=cfg.weight_decay
+            learning_rate=learning_rate,
+            parameters=parameters,
+            weight_decay=cfg.weight_decay,
+            grad_clip=clip,
         )
     except (ValueError, TypeError) as err:
         raise UsageError(f"bad optimizer settings: {err}") from None
+
+
+def build_batch_mix(cfg: Config, num_classes: int | None = None) -> Any:
+    """The :class:`~resvision.data.mixing.Mixup` of ``data.mixup_alpha`` /
+    ``data.cutmix_alpha``, or None when both are 0.
+
+    The targets are not smoothed here: ``train.label_smoothing`` smooths them in the loss
+    (``nn.CrossEntropyLoss`` smooths class probabilities as it smooths indices). Without
+    ``num_classes``, ``Model.fit`` takes the network's.
+
+    Examples:
+        >>> from resvision.recipe.config import resolve
+        >>> build_batch_mix(resolve(None, {}, ["data.cutmix_alpha=1.0"]), 10)
+        Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, prob=1.0, switch_prob=0.5, label_smoothing=0.0, num_classes=10)
+        >>> build_batch_mix(resolve(), 10) is None
+        True
+    """
+    from resvision.data.mixing import Mixup
+
+    data = cfg.data
+    if not (data.mixup_alpha or data.cutmix_alpha):
+        return None
+    return Mixup(
+        mixup_alpha=data.mixup_alpha,
+        cutmix_alpha=data.cutmix_alpha,
+        prob=data.mix_prob,
+        switch_prob=data.mix_switch_prob,
+        num_classes=num_classes,
+    )
 
 
 def amp_setting(amp: str, device: torch.device) -> str | None:

@@ -85,6 +85,9 @@ class ModelSection:
     unfreeze_epoch: int | None = field(default=None, metadata=_range(0))
     #: None: the number of classes of the data set.
     num_classes: int | None = field(default=None, metadata=_range(1, 1_000_000))
+    #: Stochastic depth (ResNet family): the last residual block's probability of being
+    #: dropped in training, the earlier blocks' rising linearly from 0; 0: off.
+    drop_path_rate: float = field(default=0.0, metadata=_range(0, 1, high_open=True))
 
 
 @dataclass
@@ -117,12 +120,37 @@ class DataSection:
     flip: str = field(default="random", metadata=_choices("random", "alternate"))
     #: Training and evaluation crop size; None: the natural size of the data (32 for CIFAR).
     image_size: int | None = field(default=None, metadata=_range(1, MAX_IMAGE_SIDE))
-    #: Evaluation resize of the shorter side before the center crop; None: image_size * 8 / 7.
+    #: Evaluation crop size when it differs from the training one (torchvision's ResNet-50
+    #: recipe trains at 176 and evaluates at 224: FixRes); None: image_size.
+    eval_size: int | None = field(default=None, metadata=_range(1, MAX_IMAGE_SIDE))
+    #: Evaluation resize of the shorter side before the center crop; None: eval size * 8 / 7.
     eval_resize: int | None = field(default=None, metadata=_range(1, MAX_IMAGE_SIDE))
     #: Scale to [0, 1] and subtract the data set's channel mean, divide by its std. False feeds
     #: raw 0..255 pixels, as the tutorial's ``Transpose()``-only pipeline does.
     normalize: bool = True
     num_workers: int = field(default=0, metadata=_range(0, 256))
+    #: Repeated augmentation (torchvision's --ra-sampler, 3 repeats): each training image of an
+    #: epoch is taken this many times, each copy augmented on its own; the epoch keeps its
+    #: number of steps. 1: off.
+    aug_repeats: int = field(default=1, metadata=_range(1, 64))
+    #: A policy augmentation after the geometry of ``augment``: 'ta_wide' (TrivialAugmentWide,
+    #: torchvision's ResNet-50 recipe), 'ra' (RandAugment), 'augmix', or AutoAugment's learned
+    #: policy of 'imagenet', 'cifar10' or 'svhn'; 'none': off.
+    auto_augment: str = field(
+        default="none",
+        metadata=_choices("none", "ta_wide", "ra", "augmix", "imagenet", "cifar10", "svhn"),
+    )
+    #: Random erasing (Zhong et al. 2017) of each training image with this probability, after
+    #: the normalisation (torchvision's recipe: 0.1); 0: off.
+    random_erase: float = field(default=0.0, metadata=_range(0, 1))
+    #: MixUp of whole training batches, Beta(alpha, alpha) (torchvision's recipe: 0.2); 0: off.
+    mixup_alpha: float = field(default=0.0, metadata=_range(0))
+    #: CutMix of whole training batches, Beta(alpha, alpha) (torchvision's recipe: 1.0); 0: off.
+    cutmix_alpha: float = field(default=0.0, metadata=_range(0))
+    #: With MixUp or CutMix on: the chance that a batch is mixed.
+    mix_prob: float = field(default=1.0, metadata=_range(0, 1))
+    #: With both on: the chance of CutMix rather than MixUp for a batch.
+    mix_switch_prob: float = field(default=0.5, metadata=_range(0, 1))
 
 
 @dataclass
@@ -153,6 +181,14 @@ class OptimSection:
     #: early_epochs, then they stay fixed (airbench trains its whitening bias for 3 epochs).
     early_params: list[str] = field(default_factory=list)
     early_epochs: float = field(default=3.0, metadata=_range(0, low_open=True))
+    #: The weight decay of the normalisation layers' scales and shifts (torchvision's recipe
+    #: uses 0); None: weight_decay, like every other parameter.
+    norm_weight_decay: float | None = field(default=None, metadata=_range(0))
+    #: The weight decay of the other biases; None: weight_decay.
+    bias_weight_decay: float | None = field(default=None, metadata=_range(0))
+    #: Scale the gradients so that their global L2 norm is at most this, before each update
+    #: (``ClipGradByGlobalNorm``; torchvision's ``--clip-grad-norm``); None: no clipping.
+    clip_grad_norm: float | None = field(default=None, metadata=_range(0, low_open=True))
 
 
 @dataclass
@@ -193,6 +229,9 @@ class TrainSection:
     #: torch.compile; 'auto' (None): the engine's choice (off: no measured gain on CPU worth
     #: the compile time).
     compile: bool | None = None
+    #: Experiment tracking: 'mlflow' logs the config, the metrics and the run folder's files
+    #: to MLflow (needs resvision[mlflow]; MLFLOW_TRACKING_URI, else runs/mlruns); 'none'.
+    tracking: str = field(default="none", metadata=_choices("none", "mlflow"))
     #: Exponential moving average of the weights, evaluated in place of the raw weights.
     ema_decay: float | None = field(default=None, metadata=_range(0, 1, high_open=True))
     accumulate_grad_batches: int = field(default=1, metadata=_range(1, 1 << 16))

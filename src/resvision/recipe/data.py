@@ -39,6 +39,8 @@ class Preprocess:
         resize: the shorter side is resized to this before the center crop (None: no resize
             when the image is already ``size``; otherwise ``size``).
         mean, std: normalisation in [0, 1] units; None when pixels are fed raw (0..255).
+        interpolation: of the resize (published weights record theirs: torchvision's
+            ViT-style entries use bicubic); runs saved before this field existed read bilinear.
     """
 
     channels: int
@@ -46,6 +48,7 @@ class Preprocess:
     resize: int | None
     mean: list[float] | None
     std: list[float] | None
+    interpolation: str = "bilinear"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for JSON and checkpoints)."""
@@ -54,7 +57,8 @@ class Preprocess:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocess:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{k: data.get(k) for k in ("channels", "size", "resize", "mean", "std")})
+        known = {k: data.get(k) for k in ("channels", "size", "resize", "mean", "std")}
+        return cls(**known, interpolation=data.get("interpolation") or "bilinear")
 
 
 @dataclass
@@ -152,7 +156,9 @@ def _stats(cfg: DataSection, kind: str, channels: int) -> tuple[list[float], lis
     return list(mean), list(std)
 
 
-def build_transforms(cfg: DataSection, pre: Preprocess, natural: int | None) -> tuple[Any, Any]:
+def build_transforms(
+    cfg: DataSection, pre: Preprocess, natural: int | None, train_size: int | None = None
+) -> tuple[Any, Any]:
     """The training and evaluation transforms for ``data.augment`` and ``pre``.
 
     Args:
@@ -160,6 +166,7 @@ def build_transforms(cfg: DataSection, pre: Preprocess, natural: int | None) -> 
         pre: the preprocessing (crop size, resize, normalisation).
         natural: the side of the data set's images when they all have one size (CIFAR: 32),
             else None (folders of photos).
+        train_size: the training crop when it differs from the evaluation one (``pre.size``).
 
     Returns:
         ``(train_transform, eval_transform)``; items come out as float32 CHW.
@@ -167,26 +174,32 @@ def build_transforms(cfg: DataSection, pre: Preprocess, natural: int | None) -> 
     from resvision import transforms as T
 
     size = pre.size
+    crop_size = train_size or size
     geometry_eval: list[Any] = []
     if natural != size:
-        geometry_eval = [T.Resize(pre.resize or size), T.CenterCrop(size)]
+        geometry_eval = [T.Resize(pre.resize or size, pre.interpolation), T.CenterCrop(size)]
     if cfg.augment == "imagenet":
-        geometry_train: list[Any] = [T.RandomResizedCrop(size), T.RandomHorizontalFlip()]
+        geometry_train: list[Any] = [T.RandomResizedCrop(crop_size), T.RandomHorizontalFlip()]
     elif cfg.augment == "flip-crop":
-        padding = max(1, size // 8) if cfg.crop_padding is None else cfg.crop_padding
-        crop = T.RandomCrop(size, padding=padding, padding_mode=cfg.padding_mode)
+        padding = max(1, crop_size // 8) if cfg.crop_padding is None else cfg.crop_padding
+        crop = T.RandomCrop(crop_size, padding=padding, padding_mode=cfg.padding_mode)
         geometry_train = [*geometry_eval, crop]
         geometry_train.append(T.RandomHorizontalFlip(alternate=cfg.flip == "alternate"))
     elif cfg.augment == "flip":
         geometry_train = [*geometry_eval, T.RandomHorizontalFlip(alternate=cfg.flip == "alternate")]
     else:
         geometry_train = list(geometry_eval)
+    if cfg.auto_augment != "none":
+        from resvision.data.autoaugment import policy_from_name
+
+        geometry_train.append(policy_from_name(cfg.auto_augment))
     if pre.mean is None:
         # Raw 0..255 pixels in CHW, exactly what the tutorial's Transpose() gives (cv2 backend).
         tail: list[Any] = [T.Transpose()]
     else:
         tail = [T.ToTensor(), T.Normalize(pre.mean, pre.std)]
-    return T.Compose(geometry_train + tail), T.Compose(geometry_eval + tail)
+    erase = [T.RandomErasing(prob=cfg.random_erase, value=0)] if cfg.random_erase else []
+    return T.Compose(geometry_train + tail + erase), T.Compose(geometry_eval + tail)
 
 
 def _missing(err: BaseException) -> UsageError:
@@ -333,14 +346,15 @@ def open_data(
         split = eval_split or "test"
         ch, natural_size = _NATURAL[kind]
         default_size = natural_size
+    train_size = cfg.image_size or default_size
     if preprocess is None:
-        size = cfg.image_size or default_size
+        size = cfg.eval_size or train_size
         resize = cfg.eval_resize or (None if natural_size == size else round(size * 8 / 7))
         stats = _stats(cfg, kind, ch)
         pre = Preprocess(ch, size, resize, *(stats or (None, None)))
     else:
         pre = preprocess
-    train_tf, eval_tf = build_transforms(cfg, pre, natural_size)
+    train_tf, eval_tf = build_transforms(cfg, pre, natural_size, train_size)
     if kind == "folder":
         for ds, tf in ((train_ds, train_tf), (eval_ds, eval_tf)):
             if ds is not None:

@@ -71,6 +71,8 @@ class TrainingRun:
     run_dir: Path
     resume: Path | None = None
     env: dict[str, Any] = field(default_factory=dict)
+    #: The MLflowLogger of ``train.tracking: mlflow`` (set by :func:`run_callbacks`), or None.
+    tracker: Any = None
 
     @property
     def ckpt_dir(self) -> Path:
@@ -206,7 +208,9 @@ def build_model(cfg: Config, data: Any, device: Any, world: int = 1) -> tuple[An
 
 def fit_arguments(cfg: Config) -> dict[str, Any]:
     """The keyword arguments of ``Model.fit`` that ``cfg`` sets (batch, epochs, frequencies,
-    workers, accumulation, step limit, seed, sync-BN)."""
+    workers, accumulation, step limit, seed, sync-BN, repeated augmentation, MixUp/CutMix)."""
+    from resvision.recipe.build import build_batch_mix
+
     return {
         "batch_size": cfg.train.batch_size,
         "epochs": cfg.train.epochs,
@@ -219,6 +223,8 @@ def fit_arguments(cfg: Config) -> dict[str, Any]:
         "num_iters": cfg.train.max_steps,
         "seed": cfg.train.seed,
         "sync_bn": cfg.train.sync_bn,
+        "aug_repeats": cfg.data.aug_repeats,
+        "batch_mix": build_batch_mix(cfg),
     }
 
 
@@ -247,9 +253,56 @@ def run_callbacks(run: TrainingRun, ema: Any) -> list[Any]:
     ]
     if ema is not None:
         cbks.append(ema)
+    if cfg.train.tracking == "mlflow":
+        run.tracker = mlflow_logger(run)
+        cbks.append(run.tracker)
     if cfg.model.freeze_backbone:
         cbks.append(callbacks.FreezeBackbone(unfreeze_at_epoch=cfg.model.unfreeze_epoch))
     return cbks
+
+
+def mlflow_logger(run: TrainingRun) -> Any:
+    """The MLflowLogger of a run: experiment ``resvision``, the run folder's name, the resolved
+    config as parameters, the store from ``MLFLOW_TRACKING_URI`` or ``runs/mlruns/mlflow.db``.
+
+    Raises:
+        UsageError: MLflow's client is not installed.
+    """
+    import dataclasses
+    import os
+
+    from resvision.callbacks import MLflowLogger
+    from resvision.callbacks.tracking import local_store_uri
+
+    uri = (
+        None
+        if os.environ.get("MLFLOW_TRACKING_URI")
+        else local_store_uri(run.run_dir.resolve().parent / "mlruns")
+    )
+    try:
+        return MLflowLogger(
+            experiment_name="resvision",
+            run_name=run.run_dir.name,
+            tracking_uri=uri,
+            params=dataclasses.asdict(run.cfg),
+            tags={"resvision.run_dir": str(run.run_dir.resolve())},
+            end_on_train_end=False,  # log_run_folder uploads the report first
+        )
+    except ImportError as err:
+        raise UsageError(f"--tracking mlflow: {err}") from None
+
+
+def log_run_folder(run: TrainingRun, status: str = "FINISHED") -> None:
+    """Upload the run folder's report, evaluation, config, metrics and final checkpoint to the
+    MLflow run (``train.tracking: mlflow``), then mark it ended."""
+    if run.tracker is None or not run.main:
+        return
+    files = [run.run_dir / name for name in ("report.html", "evaluation.json", "config.yaml",
+                                             "env.json", "metrics.jsonl")]  # fmt: skip
+    run.tracker.log_artifacts(files)
+    final = run.ckpt_dir / "final.pt"
+    run.tracker.log_artifacts([final], folder="checkpoints")
+    run.tracker.finish(status)
 
 
 def check_trainable(cfg: Config, data: Any, device: Any) -> None:

@@ -85,6 +85,33 @@ class Preprocessing:
                 f"got {self.interpolation!r}"
             )
 
+    def transforms(self) -> Any:
+        """The evaluation transform: ``Resize(resize, interpolation)`` of the shorter side,
+        ``CenterCrop(crop)``, ``ToTensor()``, ``Normalize(mean, std)`` (resvision's transforms:
+        a PIL image or HWC array in, a float32 CHW tensor out), as torchvision's
+        ``weights.transforms()``.
+
+        Examples:
+            >>> from PIL import Image
+            >>> Preprocessing(resize=232, crop=224)(Image.new("RGB", (300, 250))).shape
+            torch.Size([3, 224, 224])
+        """
+        from resvision.data.augmentations import CenterCrop, Resize
+        from resvision.data.transforms import Compose, Normalize, ToTensor
+
+        return Compose(
+            [
+                Resize(self.resize, interpolation=self.interpolation),
+                CenterCrop(self.crop),
+                ToTensor(),
+                Normalize(list(self.mean), list(self.std)),
+            ]
+        )
+
+    def __call__(self, img: Any) -> Any:
+        """Apply :meth:`transforms` to one image."""
+        return self.transforms()(img)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (lists, not tuples)."""
         return {
@@ -174,6 +201,11 @@ class WeightsEntry:
         """The file's name in the cache: the last part of the URL."""
         return self.url.rstrip("/").rsplit("/", 1)[-1]
 
+    def transforms(self) -> Any:
+        """The evaluation transform these weights were measured with (see
+        :meth:`Preprocessing.transforms`)."""
+        return self.preprocessing.transforms()
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
         out = dataclasses.asdict(self)
@@ -252,8 +284,12 @@ def list_weights(model: str | None = None, *, include_reference: bool = False) -
 def get_weights(model: str, name: object = True) -> WeightsEntry:
     """The entry ``name`` of ``model``: True, ``'default'`` or ``'imagenet'`` give its default.
 
+    A dotted name holds both, as torchvision's ``get_weights('ResNet50_Weights.IMAGENET1K_V2')``
+    does: ``get_weights('resnet50.IMAGENET1K_V2')`` (or ``'resnet50.DEFAULT'``). The entry's
+    :meth:`WeightsEntry.transforms` is its evaluation transform.
+
     Args:
-        model: registered model name.
+        model: registered model name, or ``model.ENTRY``.
         name: an entry name (case-blind), True, ``'default'`` or ``'imagenet'``.
 
     Returns:
@@ -267,7 +303,16 @@ def get_weights(model: str, name: object = True) -> WeightsEntry:
         'IMAGENET1K_V2'
         >>> get_weights('resnet18', 'imagenet').url
         'https://download.pytorch.org/models/resnet18-f37072fd.pth'
+        >>> get_weights('resnet50.IMAGENET1K_V1').transforms().transforms[0]
+        Resize(size=256, interpolation='bilinear')
     """
+    if isinstance(model, str) and "." in model and model not in _ENTRIES:
+        if name is not True:
+            raise ValueError(
+                f"get_weights({model!r}, {name!r}): the dotted name already names the entry; "
+                "give one of the two"
+            )
+        model, name = model.split(".", 1)
     entries = _ENTRIES.get(model, {})
     if name is True or (isinstance(name, str) and name.lower() in ("default", "imagenet")):
         for entry in entries.values():

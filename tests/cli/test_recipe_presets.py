@@ -1,0 +1,78 @@
+"""torchvision's ResNet-50 "new recipe" as a preset, checked by a few-step run (issue #19), and
+the regularisation flags end to end on the command line."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from resvision.recipe.config import resolve
+from resvision.recipe.presets import find_config
+
+
+def _photos(root: Path, n: int = 6) -> Path:
+    """A folder of photos of different sizes, two classes, train/ and val/."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            folder = root / "photos" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                w, h = int(rng.integers(40, 64)), int(rng.integers(40, 64))
+                pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.jpg")
+    return root / "photos"
+
+
+def test_the_v2_preset_holds_torchvisions_recipe():
+    cfg = resolve(find_config("imagenet_resnet50_v2"))
+    data, optim, train = cfg.data, cfg.optim, cfg.train
+    assert (data.image_size, data.eval_size, data.eval_resize) == (176, 224, 232)
+    assert (data.auto_augment, data.random_erase, data.aug_repeats) == ("ta_wide", 0.1, 4)
+    assert (data.mixup_alpha, data.cutmix_alpha) == (0.2, 1.0)
+    assert (optim.lr, optim.lr_reference_batch, optim.weight_decay) == (0.5, 1024, 2e-5)
+    assert optim.norm_weight_decay == 0.0
+    assert (cfg.schedule.name, cfg.schedule.warmup_epochs, train.epochs) == ("cosine", 5, 600)
+    assert (train.label_smoothing, train.batch_size) == (0.1, 128)
+    assert train.ema_decay is not None
+
+
+def test_a_few_steps_of_the_v2_preset_train_at_176_and_evaluate_at_224(tmp_path, cli):
+    _photos(tmp_path)
+    sets = [
+        "train.batch_size=4",
+        "data.num_workers=0",
+        "model.name=resnet18",
+        "train.epochs=1",
+        "schedule.warmup_epochs=0",
+    ]
+    args = ["train", "--config", "imagenet_resnet50_v2", "--data", "photos", "--max-steps", "2",
+            "--output", "run"]  # fmt: skip
+    for s in sets:
+        args += ["--set", s]
+    proc = cli(*args, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert "auto_augment: ta_wide" in config and "mixup_alpha: 0.2" in config
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluation["num_samples"] == 12 and evaluation["split"] == "val"
+    from resvision.recipe.runs import load_run
+
+    _, info, _ = load_run(str(tmp_path / "run"))
+    pre = info["preprocess"]
+    assert (pre["size"], pre["resize"]) == (224, 232)  # evaluation (and predict) at 224
+
+
+def test_regularisation_flags_train_from_the_command_line(tmp_path, cli):
+    proc = cli(
+        "train", "--max-steps", "3", "--output", "run", "--mixup-alpha", "0.2",
+        "--cutmix-alpha", "1.0", "--auto-augment", "ta_wide", "--random-erase", "0.25",
+        "--ra-sampler", "--drop-path", "0.1", "--norm-weight-decay", "0",
+        "--clip-grad-norm", "5", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    for line in ("aug_repeats: 3", "drop_path_rate: 0.1", "clip_grad_norm: 5.0",
+                 "norm_weight_decay: 0.0", "auto_augment: ta_wide", "cutmix_alpha: 1.0"):  # fmt: skip
+        assert line in config, line

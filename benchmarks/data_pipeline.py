@@ -144,7 +144,7 @@ def main() -> None:
     from torch.utils.data import Subset
 
     from resvision.data.loader import build_loader
-    from resvision.datasets import ImageFolder
+    from resvision.datasets import DatasetFolder
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="resvision-bench-") as tmp:
@@ -158,7 +158,7 @@ def main() -> None:
         extract_s = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        ds = ImageFolder(root / "train", transform=recipe(), backend="pil")
+        ds = DatasetFolder(root / "train", transform=recipe(), backend="pil")
         scan_s = time.perf_counter() - t0
         torch.set_num_threads(1)
         t0 = time.perf_counter()
@@ -169,7 +169,7 @@ def main() -> None:
             f"CIFAR-10 (JPEG) train: {n} images; extract {extract_s:.1f} s, header scan "
             f"{scan_s:.1f} s, decode once {decode_s:.1f} s ({n / decode_s:,.0f} images/s)"
         )
-        files = ImageFolder(root / "train", transform=recipe(), backend="pil")
+        files = DatasetFolder(root / "train", transform=recipe(), backend="pil")
         bs = args.batch_size
         used = n if args.batches is None else min(n, args.batches * bs)
 

@@ -6,10 +6,10 @@ Both sides run ``Model.fit`` with the same automatic speed settings, the same re
 0.01, momentum 0.9, cross-entropy), the same network from the same seed and the same torch
 threads (set explicitly and recorded), so the difference is the data path:
 
-- resvision: ``fit`` on the ``ImageFolder`` (random crop + flip + normalise): the loader decodes
+- resvision: ``fit`` on the ``DatasetFolder`` (random crop + flip + normalise): the loader decodes
   the JPEG files once into memory (reported apart, it is cached on disk for later runs) and
   augments whole batches;
-- conventional: a ``torch.utils.data.DataLoader`` over the same ``ImageFolder`` with 2 worker
+- conventional: a ``torch.utils.data.DataLoader`` over the same ``DatasetFolder`` with 2 worker
   processes, decoding and transforming each image with PIL every epoch.
 
 Each side trains ``warmup`` steps untimed, then ``rounds`` timed rounds, alternating (forward,
@@ -83,17 +83,17 @@ def run(
     cases: tuple[tuple[str, int], ...] = CASES,
 ) -> list[Result]:
     """Rows: both pipelines' epoch time and images/s per network, and the one-off decode."""
-    from resvision.datasets import ImageFolder
+    from resvision.datasets import DatasetFolder
 
     threads = threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RESVISION_CACHE"] = tmp
-        fast_ds = ImageFolder(str(root / "train"), transform=_transform(), backend="pil")
+        fast_ds = DatasetFolder(str(root / "train"), transform=_transform(), backend="pil")
         t0 = time.perf_counter()
         fast_ds.tensors()
         decode = time.perf_counter() - t0
-        slow_ds = ImageFolder(str(root / "train"), transform=_transform(), backend="pil")
+        slow_ds = DatasetFolder(str(root / "train"), transform=_transform(), backend="pil")
         rows = []
         for model_name, batch in cases:
             rows += _case(model_name, batch, fast_ds, slow_ds, quick, whole_epoch, threads)

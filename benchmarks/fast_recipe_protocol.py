@@ -181,7 +181,7 @@ def first_per_class(files: dict[str, list[str]], limit: int, seed: int) -> dict[
 
 def class_files(folder: Path) -> dict[str, list[str]]:
     """class -> image files under ``folder/<class>/`` relative to the class folder, listed as
-    ``ImageFolder`` lists them (``resvision.data.walk.scan_class_folders``)."""
+    ``DatasetFolder`` lists them (``resvision.data.walk.scan_class_folders``)."""
     from resvision.data.walk import scan_class_folders
 
     scan = scan_class_folders(folder)

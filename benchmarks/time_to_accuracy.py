@@ -2,7 +2,7 @@
 
 The run is built from the preset exactly as ``resvision train --config fast_cifar10 --data DIR``
 builds it (the CLI's own builders: data, network, optimizer, schedule, loss, EMA), and trained
-with ``Model.fit`` on CIFAR-10 (JPEG): an ``ImageFolder`` over the extracted tree, which the
+with ``Model.fit`` on CIFAR-10 (JPEG): a ``DatasetFolder`` over the extracted tree, which the
 loader decodes once into memory and augments in whole batches (the fast path). Differences from
 the CLI run, both to keep the clock on what the recipe needs: no evaluation after epoch 0 and no
 HTML report.

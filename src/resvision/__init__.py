@@ -41,7 +41,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Model": ("resvision.engine.model", "Model"),
     "create_model": ("resvision.models", "create_model"),
     "list_models": ("resvision.models", "list_models"),
-    "summary": ("resvision.models", "summary"),
+    # Paddle's paddle.summary / paddle.flops (resvision.models.summary is the MACs table)
+    "summary": ("resvision.models.summary", "paddle_summary"),
+    "flops": ("resvision.models.summary", "flops"),
     "set_image_backend": ("resvision.data.backend", "set_image_backend"),
     "get_image_backend": ("resvision.data.backend", "get_image_backend"),
 }

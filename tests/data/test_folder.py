@@ -1,4 +1,4 @@
-"""ImageFolder / DatasetFolder on temporary trees, including bad files."""
+"""DatasetFolder (class folders) on temporary trees, including bad files."""
 
 import io
 
@@ -9,7 +9,7 @@ from PIL import Image
 
 from resvision.data.images import ImageDecodeError, decode_rgb
 from resvision.data.loader import build_loader
-from resvision.datasets import DatasetFolder, ImageFolder
+from resvision.datasets import DatasetFolder
 from resvision.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, Transpose
 
 
@@ -49,7 +49,7 @@ def good_tree(tmp_path):
 
 
 def test_layout_and_items(good_tree):
-    ds = ImageFolder(good_tree, backend="cv2")
+    ds = DatasetFolder(good_tree, backend="cv2")
     assert ds.classes == ["cat", "dog", "emu"]
     assert ds.class_to_idx == {"cat": 0, "dog": 1, "emu": 2}
     assert len(ds) == 10 and ds.targets == [0, 0, 0, 1, 1, 1, 1, 2, 2, 2]
@@ -58,7 +58,7 @@ def test_layout_and_items(good_tree):
     img, label = ds[5]
     assert img.shape == (4, 6, 3) and img.dtype == np.float32 and int(label) == 1
     assert img[0, 0].tolist() == [50, 120, 7]
-    pil, _ = ImageFolder(good_tree, backend="pil")[0]
+    pil, _ = DatasetFolder(good_tree, backend="pil")[0]
     assert isinstance(pil, Image.Image) and pil.mode == "RGB"
 
 
@@ -82,7 +82,7 @@ def test_conversions_to_rgb(tmp_path):
     png(root / "a" / "rgba.png", "RGBA")
     png(root / "a" / "palette.png", "P")
     png(root / "a" / "sixteen.png", "I;16", value=257 * 100)
-    ds = ImageFolder(root, backend="cv2")
+    ds = DatasetFolder(root, backend="cv2")
     by_name = {p.rsplit("/", 1)[1]: ds[i][0] for i, (p, _) in enumerate(ds.samples)}
     for img in by_name.values():
         assert img.shape == (4, 6, 3)
@@ -105,7 +105,7 @@ def bad_tree(good_tree):
 
 def test_bad_files_raise_by_default_naming_them(bad_tree):
     with pytest.raises(ValueError) as err:
-        ImageFolder(bad_tree)
+        DatasetFolder(bad_tree)
     text = str(err.value)
     assert "zero.jpg: the file is empty" in text
     assert "text.png: not an image format PIL can decode" in text
@@ -115,7 +115,7 @@ def test_bad_files_raise_by_default_naming_them(bad_tree):
 
 def test_bad_files_skipped_with_a_counting_warning(bad_tree):
     with pytest.warns(UserWarning, match=r"skipped 3 bad file\(s\)") as rec:
-        ds = ImageFolder(bad_tree, on_error="skip", backend="cv2")
+        ds = DatasetFolder(bad_tree, on_error="skip", backend="cv2")
     assert "zero.jpg" in str(rec[0].message) and "fox" in str(rec[0].message)
     assert "fox" in ds.classes and ds.class_to_idx["fox"] == 3  # labels stay stable
     assert len(ds.skipped) == 3
@@ -125,7 +125,7 @@ def test_bad_files_skipped_with_a_counting_warning(bad_tree):
         ds[cut]
     # The full check finds it at construction.
     with pytest.warns(UserWarning, match=r"skipped 4 bad file\(s\)"):
-        full = ImageFolder(bad_tree, on_error="skip", check="full")
+        full = DatasetFolder(bad_tree, on_error="skip", check="full")
     assert not any(p.endswith("cut.jpg") for p, _ in full.samples)
 
 
@@ -134,7 +134,7 @@ def test_decompression_bomb_refused(tmp_path, monkeypatch):
     with pytest.raises(ImageDecodeError, match=r"64x64 = 4096 pixels is above the limit of 1000"):
         decode_rgb(path, max_pixels=1000)
     with pytest.raises(ValueError, match=r"huge.png: 64x64 pixels is above the limit"):
-        ImageFolder(tmp_path / "big", max_pixels=1000)
+        DatasetFolder(tmp_path / "big", max_pixels=1000)
     monkeypatch.setenv("RESVISION_MAX_IMAGE_PIXELS", "100")
     with pytest.raises(ImageDecodeError, match="decompression bomb"):
         decode_rgb(path)
@@ -142,13 +142,13 @@ def test_decompression_bomb_refused(tmp_path, monkeypatch):
 
 def test_missing_or_empty_root(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        ImageFolder(tmp_path / "nope")
+        DatasetFolder(tmp_path / "nope")
     (tmp_path / "flat").mkdir()
     png(tmp_path / "flat" / "a.png")
     with pytest.raises(FileNotFoundError, match="no class sub-folder"):
-        ImageFolder(tmp_path / "flat")
+        DatasetFolder(tmp_path / "flat")
     with pytest.raises(ValueError, match="on_error"):
-        ImageFolder(tmp_path / "flat", on_error="ignore")
+        DatasetFolder(tmp_path / "flat", on_error="ignore")
 
 
 def test_folder_fast_path_matches_dataloader(good_tree):
@@ -160,14 +160,14 @@ def test_folder_fast_path_matches_dataloader(good_tree):
                 value=tuple(int(v) for v in np.random.default_rng(len(str(p))).integers(0, 256, 3)),
             )
     t = Compose([Transpose(), Normalize([100, 100, 100], [50, 60, 70])])
-    ds = ImageFolder(good_tree, transform=t, backend="cv2")
+    ds = DatasetFolder(good_tree, transform=t, backend="cv2")
     fast = build_loader(ds, 4, shuffle=True, seed=1)
     slow = build_loader(ds, 4, shuffle=True, seed=1, fast=False)
     assert fast.is_fast and not slow.is_fast
     for (xf, yf), (xs, ys) in zip(fast, slow):
         assert torch.equal(yf, ys)
         torch.testing.assert_close(xf, xs)
-    aug = ImageFolder(
+    aug = DatasetFolder(
         good_tree,
         transform=Compose([RandomCrop(8, padding=1), RandomHorizontalFlip(), Transpose()]),
     )
@@ -176,7 +176,7 @@ def test_folder_fast_path_matches_dataloader(good_tree):
 
 def test_mixed_sizes_fall_back_to_dataloader(good_tree):
     png(good_tree / "cat" / "wide.png", size=(9, 4))
-    ds = ImageFolder(good_tree, transform=Transpose(), backend="cv2")
+    ds = DatasetFolder(good_tree, transform=Transpose(), backend="cv2")
     assert ds.can_cache() == "the images have different sizes"
     assert not build_loader(ds, 4).is_fast
     with pytest.raises(ValueError, match="different sizes"):

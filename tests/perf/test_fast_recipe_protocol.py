@@ -58,7 +58,7 @@ def test_tuning_tree_holds_train_and_val_only(data: Path, tmp_path: Path) -> Non
     links = [p for p in tune.rglob("*") if p.is_symlink()]
     assert len(links) == len(CLASSES) * TRAIN_PER_CLASS
     assert all(p.resolve().is_relative_to(data / "train") for p in links)
-    # the listing ImageFolder uses follows the links: 3 per class held out, the rest to train
+    # the listing DatasetFolder uses follows the links: 3 per class held out, the rest to train
     val = protocol.class_files(tune / "val")
     train = protocol.class_files(tune / "train")
     assert {c: len(v) for c, v in val.items()} == dict.fromkeys(CLASSES, VAL_PER_CLASS)

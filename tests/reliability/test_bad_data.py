@@ -7,7 +7,7 @@ What is documented (``resvision.data.datasets.folder``, ``resvision.data.images`
 - ``resvision train`` refuses a folder holding an empty, non-image, undecodable or oversized
   (decompression bomb) file, listing each with its reason (exit 2); a file whose header is fine
   but whose data is cut short is found by ``resvision data DIR --decode`` (exit 1, listed) or,
-  at the latest, when it is loaded (exit 1, the file named). ``ImageFolder(on_error='skip')``
+  at the latest, when it is loaded (exit 1, the file named). ``DatasetFolder(on_error='skip')``
   leaves them out with one warning that counts and lists them.
 - Images in other modes are converted: grey, palette, CMYK and alpha to RGB (alpha dropped),
   16-bit scaled to 8-bit.
@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from resvision.cli.main import main
-from resvision.datasets import Cifar10Sample, ImageFolder
+from resvision.datasets import Cifar10Sample, DatasetFolder
 from resvision.engine.guards import LabelRangeError
 from resvision.engine.model import Model
 from resvision.transforms import ToTensor
@@ -119,7 +119,7 @@ def test_data_decode_lists_the_truncated_file_too(seeded_folder):
 
 def test_skipping_reports_what_was_left_out_and_trains_on_the_rest(seeded_folder):
     with pytest.warns(UserWarning, match=r"skipped 5 bad file\(s\)") as warned:
-        ds = ImageFolder(
+        ds = DatasetFolder(
             seeded_folder / "train", on_error="skip", check="full", transform=ToTensor()
         )
     report = str(warned[0].message)

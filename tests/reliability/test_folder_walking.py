@@ -3,13 +3,13 @@
 What is documented (``resvision.data.walk``, ``resvision.data.datasets.folder``):
 
 - Symbolic links to folders are followed, each real folder once: a link loop neither
-  multiplies the samples nor runs forever, and ``resvision data`` counts what ``ImageFolder``
+  multiplies the samples nor runs forever, and ``resvision data`` counts what ``DatasetFolder``
   loads.
 - Only regular files are kept: a FIFO or a link to a device is left out with its reason and
   never opened (opening a FIFO waits for a writer; ``/dev/zero`` never ends).
 - ``resvision data DIR`` lists what it leaves out (a ``.gif``, a loop), also under ``left_out``
   in ``--json``.
-- ``ImageFolder(root, classes=[...])`` takes its labels from the list, refuses a sub-folder that
+- ``DatasetFolder(root, classes=[...])`` takes its labels from the list, refuses a sub-folder that
   is not in it, and accepts a class without a sub-folder (``missing_classes``).
 """
 
@@ -28,7 +28,7 @@ import pytest
 from PIL import Image
 
 from resvision.cli.main import main
-from resvision.datasets import ImageFolder
+from resvision.datasets import DatasetFolder
 
 pytestmark = pytest.mark.filterwarnings("ignore:left out:UserWarning")
 
@@ -82,7 +82,7 @@ def test_a_link_loop_does_not_multiply_the_samples(tmp_path):
     os.symlink(cat, cat / "again")  # a loop: cat/again/again/... is cat
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = ImageFolder(root / "train")
+        ds = DatasetFolder(root / "train")
     assert len(ds) == 8 and ds.targets == [0] * 4 + [1] * 4
     assert [str(w.message).split(" in ")[0] for w in caught] == [
         "left out 1 special file(s), broken link(s) or unreadable or repeated folder(s)"
@@ -100,7 +100,7 @@ def test_two_link_loops_finish_quickly(tmp_path):
     images(cat, 3)
     os.symlink(cat, cat / "a")
     os.symlink(root, cat / "b")  # two loops: 2**depth paths for a walk that follows both
-    ds = ImageFolder(root)
+    ds = DatasetFolder(root)
     assert [Path(p).name for p, _ in ds.samples] == ["0.png", "1.png", "2.png"]
     assert sorted(left_out_reasons(ds)) == ["a", "b"]
     info = data_json_split(root)
@@ -116,7 +116,7 @@ def test_a_fifo_and_a_device_link_are_left_out_never_opened(tmp_path):
     os.symlink("/dev/zero", cat / "zero.png")  # reading it would never end
     for check in ("header", "full", "none"):
         with pytest.warns(UserWarning, match=r"left out 2 special file"):
-            ds = ImageFolder(root, check=check)
+            ds = DatasetFolder(root, check=check)
         assert len(ds) == 4
         assert not any("pipe" in p or "zero" in p for p, _ in ds.samples)
         reasons = left_out_reasons(ds)
@@ -125,7 +125,7 @@ def test_a_fifo_and_a_device_link_are_left_out_never_opened(tmp_path):
     assert data_json_split(root)["counts"] == {"cat": 2, "dog": 2}
     os.symlink(cat / "gone.png", cat / "broken.png")
     with pytest.warns(UserWarning, match=r"left out 3 special file"):
-        ds = ImageFolder(root)
+        ds = DatasetFolder(root)
     assert "broken symbolic link" in left_out_reasons(ds)["broken.png"]
 
 
@@ -148,16 +148,16 @@ def test_data_lists_a_gif_as_left_out(tmp_path):
 
 def test_classes_from_outside_label_by_name_and_allow_a_missing_class(tmp_path):
     root = pets(tmp_path / "pets", n=2)
-    val = ImageFolder(root / "val", classes=["bird", "cat", "dog"])
+    val = DatasetFolder(root / "val", classes=["bird", "cat", "dog"])
     assert val.classes == ["bird", "cat", "dog"]
     assert val.class_to_idx == {"bird": 0, "cat": 1, "dog": 2}
     assert val.targets == [1, 1, 2, 2] and val.missing_classes == ["bird"]
     assert [Path(p).parent.name for p, _ in val.samples] == ["cat", "cat", "dog", "dog"]
     # The list's order gives the labels, not the folders' sorted order.
-    flipped = ImageFolder(root / "val", classes=("dog", "cat"))
+    flipped = DatasetFolder(root / "val", classes=("dog", "cat"))
     assert flipped.targets == [0, 0, 1, 1] and flipped.missing_classes == []
     assert [Path(p).parent.name for p, _ in flipped.samples] == ["dog", "dog", "cat", "cat"]
-    plain = ImageFolder(root / "val")  # without classes=: the sorted sub-folders, as before
+    plain = DatasetFolder(root / "val")  # without classes=: the sorted sub-folders, as before
     assert plain.classes == ["cat", "dog"] and plain.missing_classes == []
 
 
@@ -166,16 +166,16 @@ def test_classes_from_outside_refuse_an_unknown_class_folder(tmp_path):
     images(root / "val" / "emu", 1)
     images(root / "val" / "yak", 1)
     with pytest.raises(ValueError) as err:
-        ImageFolder(root / "val", classes=["cat", "dog"])
+        DatasetFolder(root / "val", classes=["cat", "dog"])
     text = str(err.value)
     assert "'emu'" in text and "'yak'" in text and "accepted class names: 'cat', 'dog'" in text
     (root / "val" / "bird").mkdir()  # an empty class folder: still an error, as before
     with pytest.raises(ValueError, match="bird: the class folder has no valid file"):
-        ImageFolder(root / "val", classes=["bird", "cat", "dog", "emu", "yak"])
+        DatasetFolder(root / "val", classes=["bird", "cat", "dog", "emu", "yak"])
     for bad, error in (("cat", TypeError), ([], ValueError), (["cat", "cat"], ValueError),
                        (["a/b"], ValueError), ([".cat"], ValueError)):  # fmt: skip
         with pytest.raises(error, match="class"):
-            ImageFolder(root / "train", classes=bad)
+            DatasetFolder(root / "train", classes=bad)
 
 
 def test_the_check_cache_is_keyed_by_the_names_listed(tmp_path):
@@ -184,8 +184,8 @@ def test_the_check_cache_is_keyed_by_the_names_listed(tmp_path):
         (tmp_path / name / "cat").mkdir(parents=True)
         for i, target in enumerate(real):
             os.symlink(target, tmp_path / name / "cat" / f"{prefix}{i}.png")
-    first = ImageFolder(tmp_path / "a")
-    second = ImageFolder(tmp_path / "b")  # same files, sizes and times: other names
+    first = DatasetFolder(tmp_path / "a")
+    second = DatasetFolder(tmp_path / "b")  # same files, sizes and times: other names
     assert first.image_shape == second.image_shape == (3, 8, 8)
     assert second.can_cache() is None
 

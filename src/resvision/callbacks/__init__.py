@@ -19,6 +19,8 @@ from .loggers import JSONLLogger, TensorBoard
 from .lr import LRScheduler, ReduceLROnPlateau
 from .progbar import ProgBarLogger
 from .tracking import MLflowLogger
+from .visualdl import VisualDL
+from .wandb import WandbCallback
 
 __all__ = [
     "EMA",
@@ -33,5 +35,7 @@ __all__ = [
     "ProgBarLogger",
     "ReduceLROnPlateau",
     "TensorBoard",
+    "VisualDL",
+    "WandbCallback",
     "config_callbacks",
 ]

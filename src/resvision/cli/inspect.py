@@ -181,7 +181,7 @@ def run_summary(args: argparse.Namespace) -> int:
 def _scan_folder(split_dir: Path, decode: bool) -> dict[str, Any]:
     """Images per class, image sizes, unreadable files and what is left out, of one split.
 
-    The files are listed as ``ImageFolder`` lists them (the same walk, extensions and classes),
+    The files are listed as ``DatasetFolder`` lists them (the same walk, extensions and classes),
     so the counts here are the samples a run gets.
     """
     from PIL import Image

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import torch
 
+from resvision.data import kernels
 from resvision.data.epoch_context import BatchContext, alternating_flip_mask
 
 
@@ -377,6 +378,208 @@ class BatchRandomErasing:
         return (
             f"BatchRandomErasing(prob={self.prob}, scale={self.scale}, ratio={self.ratio}, "
             f"value={self.value})"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The batched forms of Paddle's flips, colour and geometric transforms. Each has ``draw``
+# (one vectorised draw of every image's parameters from ``generator``) and ``apply`` (the
+# kernels of :mod:`resvision.data.kernels` with those parameters, the kernels the per-sample
+# forms use on arrays and tensors), so a batch is transformed as its images would be one by
+# one with the same parameters, and the draws follow the per-sample distributions.
+
+
+def _uniform(n: int, low: float, high: float, device: torch.device, generator) -> torch.Tensor:
+    return torch.empty(n, device=device).uniform_(low, high, generator=generator)
+
+
+class BatchRandomVerticalFlip:
+    """Flip each image top-bottom with probability ``prob``.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.arange(2, dtype=torch.uint8).reshape(1, 1, 2, 1)
+        >>> BatchRandomVerticalFlip(1.0)(x).flatten().tolist()
+        [1, 0]
+    """
+
+    def __init__(self, prob: float = 0.5) -> None:
+        self.prob = float(prob)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        _check_batch(images, "BatchRandomVerticalFlip")
+        flip = torch.rand(images.shape[0], device=images.device, generator=generator) < self.prob
+        return torch.where(flip[:, None, None, None], images.flip(-2), images)
+
+    def __repr__(self) -> str:
+        return f"BatchRandomVerticalFlip(prob={self.prob})"
+
+
+_COLOUR = {
+    "brightness": kernels.adjust_brightness,
+    "contrast": kernels.adjust_contrast,
+    "saturation": kernels.adjust_saturation,
+    "hue": kernels.adjust_hue,
+}
+
+
+class BatchColorAdjust:
+    """One colour adjustment (``kind``: brightness, contrast, saturation or hue) at a factor
+    (a hue shift for ``'hue'``) drawn per image uniformly in ``[low, high]``: the batched
+    ``BrightnessTransform``, ``ContrastTransform``, ``SaturationTransform``, ``HueTransform``.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.full((2, 3, 1, 1), 100, dtype=torch.uint8)
+        >>> BatchColorAdjust("brightness", 1.5, 1.5)(x).flatten().tolist()
+        [150, 150, 150, 150, 150, 150]
+    """
+
+    def __init__(self, kind: str, low: float, high: float) -> None:
+        if kind not in _COLOUR:
+            raise ValueError(f"kind must be one of {sorted(_COLOUR)}, got {kind!r}")
+        self.kind, self.low, self.high = kind, float(low), float(high)
+
+    def draw(self, n: int, device: torch.device, generator=None) -> torch.Tensor:
+        return _uniform(n, self.low, self.high, device, generator)
+
+    def apply(self, images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+        return _COLOUR[self.kind](images, factors)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        _check_batch(images, "BatchColorAdjust")
+        return self.apply(images, self.draw(images.shape[0], images.device, generator))
+
+    def __repr__(self) -> str:
+        return f"BatchColorAdjust({self.kind!r}, low={self.low}, high={self.high})"
+
+
+class BatchGrayscale:
+    """The luma of each image with ``num_output_channels`` (1 or 3) channels (PIL's
+    ``convert('L')`` values for ``uint8`` batches).
+
+    Examples:
+        >>> import torch
+        >>> BatchGrayscale(3)(torch.zeros(2, 3, 4, 4, dtype=torch.uint8)).shape
+        torch.Size([2, 3, 4, 4])
+    """
+
+    def __init__(self, num_output_channels: int = 1) -> None:
+        self.num_output_channels = int(num_output_channels)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        _check_batch(images, "BatchGrayscale")
+        return kernels.to_grayscale(images, self.num_output_channels)
+
+    def __repr__(self) -> str:
+        return f"BatchGrayscale(num_output_channels={self.num_output_channels})"
+
+
+class BatchRandomRotation:
+    """Rotate each image by an angle drawn uniformly in ``degrees = (low, high)``
+    (counter-clockwise, about ``center`` or the image centre), keeping the size.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.arange(4, dtype=torch.uint8).reshape(1, 1, 2, 2)
+        >>> BatchRandomRotation((90, 90))(x).tolist()
+        [[[[1, 3], [0, 2]]]]
+    """
+
+    def __init__(
+        self,
+        degrees: tuple[float, float],
+        interpolation: str = "nearest",
+        center: Sequence[float] | None = None,
+        fill: float | Sequence[float] | None = 0,
+    ) -> None:
+        self.degrees = (float(degrees[0]), float(degrees[1]))
+        self.interpolation, self.center, self.fill = interpolation, center, fill
+
+    def draw(self, n: int, device: torch.device, generator=None) -> torch.Tensor:
+        return _uniform(n, self.degrees[0], self.degrees[1], device, generator)
+
+    def apply(self, images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+        h, w = images.shape[-2:]
+        matrix = kernels.rotation_matrix(angles, h, w, self.center)
+        return kernels.affine(images, matrix, self.interpolation, self.fill)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        _check_batch(images, "BatchRandomRotation")
+        return self.apply(images, self.draw(images.shape[0], images.device, generator))
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchRandomRotation(degrees={self.degrees}, interpolation={self.interpolation!r}, "
+            f"center={self.center}, fill={self.fill})"
+        )
+
+
+class BatchRandomAffine:
+    """``RandomAffine`` batched: per image an angle (clockwise), a translation (truncated to
+    whole pixels), a scale and shears drawn as the per-sample form draws them.
+
+    Examples:
+        >>> import torch
+        >>> op = BatchRandomAffine((-10, 10), translate=(0.1, 0.1), scale=(0.9, 1.1))
+        >>> op(torch.zeros(4, 3, 8, 8), torch.Generator().manual_seed(0)).shape
+        torch.Size([4, 3, 8, 8])
+    """
+
+    def __init__(
+        self,
+        degrees: tuple[float, float],
+        translate: Sequence[float] | None = None,
+        scale: Sequence[float] | None = None,
+        shear: Sequence[float] | None = None,
+        interpolation: str = "nearest",
+        fill: float | Sequence[float] | None = 0,
+        center: Sequence[float] | None = None,
+    ) -> None:
+        self.degrees = (float(degrees[0]), float(degrees[1]))
+        self.translate, self.scale, self.shear = translate, scale, shear
+        self.interpolation, self.fill, self.center = interpolation, fill, center
+
+    def draw(self, n: int, height: int, width: int, device: torch.device, generator=None):
+        """``{'angle', 'translate' ([n, 2]), 'scale', 'shear' ([n, 2])}``, tensors of ``n``."""
+        zeros = torch.zeros(n, device=device)
+        angle = _uniform(n, self.degrees[0], self.degrees[1], device, generator)
+        if self.translate is not None:
+            max_dx, max_dy = self.translate[0] * width, self.translate[1] * height
+            tx = _uniform(n, -max_dx, max_dx, device, generator).trunc()
+            ty = _uniform(n, -max_dy, max_dy, device, generator).trunc()
+        else:
+            tx, ty = zeros, zeros
+        scale = zeros + 1.0
+        if self.scale is not None:
+            scale = _uniform(n, self.scale[0], self.scale[1], device, generator)
+        sx, sy = zeros, zeros
+        if self.shear is not None:
+            sx = _uniform(n, self.shear[0], self.shear[1], device, generator)
+            if len(self.shear) == 4:
+                sy = _uniform(n, self.shear[2], self.shear[3], device, generator)
+        return {"angle": angle, "translate": torch.stack([tx, ty], 1), "scale": scale,
+                "shear": torch.stack([sx, sy], 1)}  # fmt: skip
+
+    def apply(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        h, w = images.shape[-2:]
+        center = (w * 0.5, h * 0.5) if self.center is None else self.center
+        t, s = params["translate"], params["shear"]
+        matrix = kernels.inverse_affine_matrix(
+            params["angle"], (t[:, 0], t[:, 1]), params["scale"], (s[:, 0], s[:, 1]), center
+        )
+        return kernels.affine(images, matrix, self.interpolation, self.fill)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
+        _check_batch(images, "BatchRandomAffine")
+        n, _, h, w = images.shape
+        return self.apply(images, self.draw(n, h, w, images.device, generator))
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchRandomAffine(degrees={self.degrees}, translate={self.translate}, "
+            f"scale={self.scale}, shear={self.shear}, interpolation={self.interpolation!r}, "
+            f"fill={self.fill}, center={self.center})"
         )
 
 

@@ -136,6 +136,15 @@ def hflip(img: Img) -> Img:
     return img.flip(-1)
 
 
+def vflip(img: Img) -> Img:
+    """Flip top-bottom."""
+    if is_pil(img):
+        return img.transpose(Image.FLIP_TOP_BOTTOM)
+    if isinstance(img, np.ndarray):
+        return img[::-1].copy()
+    return img.flip(-2)
+
+
 def pad(
     img: Img,
     padding: tuple[int, int, int, int],
@@ -228,8 +237,23 @@ def _gray(t: torch.Tensor) -> torch.Tensor:
     return (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(0)
 
 
+_ADJUST_KERNELS = {
+    "brightness": kernels.adjust_brightness,
+    "contrast": kernels.adjust_contrast,
+    "saturation": kernels.adjust_saturation,
+    "hue": kernels.adjust_hue,
+}
+
+
 def adjust(img: Img, kind: str, factor: float) -> Img:
-    """Brightness / contrast / saturation (a factor, 1 = unchanged) or hue (a shift in [-0.5, 0.5])."""
+    """Brightness / contrast / saturation (a factor, 1 = unchanged) or hue (a shift in [-0.5, 0.5]).
+
+    PIL images go through PIL (``ImageEnhance``; the hue through 8-bit HSV, shifted by
+    ``int(factor * 255)`` levels, as Paddle's PIL backend); ``uint8`` and floating arrays and
+    tensors through :mod:`resvision.data.kernels` (the kernels of the batched forms).
+    """
+    if kind not in _ADJUST_KERNELS:
+        raise ValueError(f"unknown adjustment {kind!r}: expected one of {sorted(_ADJUST_KERNELS)}")
     if is_pil(img) and kind != "hue":
         enhancer = {
             "brightness": ImageEnhance.Brightness,
@@ -243,9 +267,12 @@ def adjust(img: Img, kind: str, factor: float) -> Img:
             return img
         h, s, v = img.convert("HSV").split()
         h_arr = np.asarray(h).astype(np.int16)
-        h_arr = ((h_arr + round(factor * 255)) % 256).astype(np.uint8)
+        h_arr = ((h_arr + int(factor * 255)) % 256).astype(np.uint8)
         return Image.merge("HSV", (Image.fromarray(h_arr, "L"), s, v)).convert(mode)
     t = to_chw_tensor(img)
+    if t.dtype == torch.uint8 or t.is_floating_point():
+        return from_chw_tensor(_ADJUST_KERNELS[kind](t, float(factor)), img)
+    # other integer types (16-bit images): on 0..255 in float, rounded back
     x = t.float()
     bound = _bound(t)
     if kind == "brightness":
@@ -254,13 +281,9 @@ def adjust(img: Img, kind: str, factor: float) -> Img:
         out = _blend(x, _gray(x).mean().item(), factor, bound)
     elif kind == "saturation":
         out = x if x.shape[0] == 1 else _blend(x, _gray(x), factor, bound)
-    elif kind == "hue":
-        out = x if x.shape[0] == 1 else shift_hue(x / bound, factor) * bound
     else:
-        raise ValueError(f"unknown adjustment {kind!r}")
-    if not t.is_floating_point():
-        out = out.round()
-    return from_chw_tensor(out.to(t.dtype), img)
+        out = x if x.shape[0] == 1 else shift_hue(x / bound, factor) * bound
+    return from_chw_tensor(out.round().to(t.dtype), img)
 
 
 def shift_hue(x: torch.Tensor, shift: float) -> torch.Tensor:
@@ -339,7 +362,7 @@ def random_crop_box(
 # AugMix): PIL images through PIL, tensors and arrays through resvision.data.kernels, which the
 # batched forms of the fast path call on whole batches.
 
-_RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR}
+_RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
 
 
 def _through_kernel(img: Img, op: Any, *args: Any) -> Img:
@@ -349,9 +372,11 @@ def _through_kernel(img: Img, op: Any, *args: Any) -> Img:
 def _pil_fill(img: Image.Image, fill: Any) -> Any:
     if fill is None:
         return None
+    bands = len(img.getbands())
     if isinstance(fill, (int, float)):
-        return int(fill) if len(img.getbands()) == 1 else (int(fill),) * len(img.getbands())
-    return tuple(int(v) for v in fill)
+        return int(fill) if bands == 1 else (int(fill),) * bands
+    values = tuple(int(v) for v in fill)
+    return values[0] if bands == 1 else values
 
 
 def affine_matrix(
@@ -372,13 +397,121 @@ def affine_matrix(
     return _through_kernel(img, lambda t: kernels.affine(t, list(matrix), interpolation, fill))
 
 
-def rotate(img: Img, angle: float, interpolation: str = "nearest", fill: Any = None) -> Img:
-    """Rotate by ``angle`` degrees counter-clockwise about the centre, keeping the size."""
+def rotate(
+    img: Img,
+    angle: float,
+    interpolation: str = "nearest",
+    fill: Any = None,
+    *,
+    expand: bool = False,
+    center: Sequence[float] | None = None,
+) -> Img:
+    """Rotate by ``angle`` degrees counter-clockwise about ``center`` (``(x, y)``, default the
+    image centre), PIL's ``Image.rotate``; ``expand=True`` grows the output to hold the whole
+    rotated image, shifted by half the growth, as in PIL."""
     if is_pil(img):
-        return img.rotate(angle, _RESAMPLE[interpolation], fillcolor=_pil_fill(img, fill))
+        return img.rotate(float(angle), _RESAMPLE[interpolation], expand=bool(expand),
+                          center=None if center is None else tuple(center),
+                          fillcolor=_pil_fill(img, fill))  # fmt: skip
     h, w = get_size(img)
-    return affine_matrix(img, kernels.rotation_matrix(angle, h, w)[0].tolist(), interpolation,
-                         fill)  # fmt: skip
+    turn = float(angle) % 360.0
+    if center is None and (turn == 180.0 or (turn in (90.0, 270.0) and (expand or h == w))):
+        # PIL transposes there (so a right angle with expand=True swaps the sides exactly)
+        t = to_chw_tensor(img)
+        return from_chw_tensor(torch.rot90(t, 2 if turn == 180.0 else int(turn // 90), (-2, -1)),
+                               img)  # fmt: skip
+    matrix = kernels.rotation_matrix(angle, h, w, center)[0].tolist()
+    if not expand:
+        return affine_matrix(img, matrix, interpolation, fill)
+    matrix, nh, nw = kernels.expand_rotation(matrix, h, w)
+    return _through_kernel(
+        img, lambda t: kernels.affine(t, matrix, interpolation, fill, size=(nh, nw))
+    )
+
+
+def affine(
+    img: Img,
+    angle: float,
+    translate: Sequence[float],
+    scale: float,
+    shear: Sequence[float],
+    interpolation: str = "nearest",
+    fill: Any = None,
+    center: Sequence[float] | None = None,
+) -> Img:
+    """Paddle's (and torchvision's) affine: rotate by ``angle`` degrees clockwise and shear by
+    ``shear = (sx, sy)`` degrees about ``center`` (default the image centre), scale, then
+    translate by ``translate = (tx, ty)`` pixels; the size is kept.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.arange(9, dtype=torch.uint8).reshape(1, 3, 3)
+        >>> affine(x, 0.0, (0, 1), 1.0, (0.0, 0.0))[0].tolist()  # one pixel down
+        [[0, 0, 0], [0, 1, 2], [3, 4, 5]]
+    """
+    h, w = get_size(img)
+    if center is None:
+        center = (w * 0.5, h * 0.5)
+    matrix = kernels.inverse_affine_matrix(angle, translate, scale, shear, center)[0].tolist()
+    return affine_matrix(img, matrix, interpolation, fill)
+
+
+def perspective_coeffs(
+    startpoints: Sequence[Sequence[float]], endpoints: Sequence[Sequence[float]]
+) -> list[float]:
+    """The 8 coefficients of PIL's ``Image.PERSPECTIVE`` mapping each of the four
+    ``endpoints`` (output corners) to its ``startpoints`` (input corners): the least-squares
+    solution of the 8 equations, as Paddle computes it (so PIL results agree to the bit)."""
+    rows = []
+    for (x, y), (u, v) in zip(endpoints, startpoints):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    a = np.asarray(rows, dtype=np.float64)
+    b = np.asarray(startpoints, dtype=np.float64).reshape(8)
+    return [float(v) for v in np.linalg.lstsq(a, b, rcond=None)[0]]
+
+
+def perspective(
+    img: Img,
+    startpoints: Sequence[Sequence[float]],
+    endpoints: Sequence[Sequence[float]],
+    interpolation: str = "nearest",
+    fill: Any = None,
+) -> Img:
+    """Warp so that the four ``startpoints`` (top-left, top-right, bottom-right, bottom-left
+    ``(x, y)``) land on the four ``endpoints``; the size is kept.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.arange(9, dtype=torch.uint8).reshape(1, 3, 3)
+        >>> corners = [[0, 0], [2, 0], [2, 2], [0, 2]]
+        >>> torch.equal(perspective(x, corners, corners), x)
+        True
+    """
+    coeffs = perspective_coeffs(startpoints, endpoints)
+    if is_pil(img):
+        return img.transform(img.size, Image.PERSPECTIVE, tuple(coeffs),
+                             _RESAMPLE[interpolation], fillcolor=_pil_fill(img, fill))  # fmt: skip
+    return _through_kernel(img, lambda t: kernels.perspective(t, coeffs, interpolation, fill))
+
+
+def to_grayscale(img: Img, num_output_channels: int = 1) -> Img:
+    """The luma image with 1 or 3 equal channels (PIL's ``convert('L')``; ``uint8`` arrays and
+    tensors get the same values, :func:`resvision.data.kernels.to_grayscale`).
+
+    Raises:
+        ValueError: ``num_output_channels`` is not 1 or 3.
+    """
+    if num_output_channels not in (1, 3):
+        raise ValueError(f"num_output_channels must be 1 or 3, got {num_output_channels!r}")
+    if is_pil(img):
+        grey = img.convert("L")
+        return grey if num_output_channels == 1 else Image.merge("RGB", (grey, grey, grey))
+    t = kernels.to_grayscale(to_chw_tensor(img), num_output_channels)
+    if isinstance(img, np.ndarray):
+        arr = t.permute(1, 2, 0).numpy()
+        return np.ascontiguousarray(arr[..., 0] if img.ndim == 2 else arr)
+    return t[0] if img.ndim == 2 else t
 
 
 def posterize(img: Img, bits: int) -> Img:

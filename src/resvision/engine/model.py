@@ -51,6 +51,8 @@ from resvision.engine.device import DeviceLike, move_to_device, resolve_device
 from resvision.engine.resume import FitSession, capture_training_state, carried_scheduler
 
 _METRIC_METHODS = ("name", "compute", "update", "accumulate", "reset")
+# save(training=False)'s deployable model: format -> suffix of the file beside the weights
+_DEPLOY_SUFFIXES = {"torchscript": ".torchscript", "onnx": ".onnx"}
 
 
 class Model:
@@ -624,27 +626,50 @@ class Model:
             self._input_shape = tuple(first.shape[1:])
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path: str | os.PathLike[str], training: bool = True) -> Path | None:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        training: bool = True,
+        *,
+        format: str | None = "torchscript",
+    ) -> Path | None:
         """Save a checkpoint to one file (``path`` + ``.pt``, see below).
 
         Paddle writes ``path.pdparams`` and ``path.pdopt``; resvision writes one file,
         ``path.pt``. A ``.pt`` / ``.pth`` / ``.ckpt`` path is used as it is, and a Paddle
         suffix (``.pdparams``, ``.pdopt``) is replaced by ``.pt``. The write is atomic.
 
+        ``training=False`` saves for inference, as Paddle's (which writes ``path.pdmodel`` /
+        ``path.pdiparams`` with ``paddle.jit.save``): the network's ``state_dict()`` in
+        ``path.pt`` (loads with ``net.load_state_dict(torch.load(p))``) and, beside it, a
+        deployable model that needs no Python code of the network: ``path.torchscript``
+        (TorchScript, default) or ``path.onnx`` (``format='onnx'``, needs the ``onnx`` extra).
+        It is written by :func:`resvision.export.export`, so it is checked against the network
+        on sample batches before it is kept, and takes a batch of any size. Its input shape is
+        the ``inputs`` given to ``Model`` (``[None, C, H, W]``), else that of the batches seen
+        (with a warning, as Paddle's). A network with several inputs, or whose input shape is
+        unknown or not ``(C, H, W)``, gets the weights alone, with a warning that says why.
+
         Args:
             path: File prefix (``'output/final'``) or file name.
             training: True saves everything needed to continue training exactly (weights,
                 optimizer, scheduler, loss scaler, callback states, progress, random states,
-                loader position; see :mod:`resvision.engine.checkpoint`). False saves the
-                network's ``state_dict()`` alone (for inference; loads with
-                ``net.load_state_dict(torch.load(p))``).
+                loader position; see :mod:`resvision.engine.checkpoint`). False saves for
+                inference (see above).
+            format: With ``training=False``: the deployable model's format, ``'torchscript'``
+                or ``'onnx'``; None writes the weights alone.
 
         Returns:
-            The file written, or None on a distributed rank other than 0 (only rank 0 saves).
+            The file written (the weights), or None on a distributed rank other than 0 (only
+            rank 0 saves).
 
         Raises:
             NonFiniteLossError: a loss since the last log was NaN/inf: the weights are not
                 worth saving.
+            ValueError: an unknown ``format``.
+            ImportError: ``format='onnx'`` without the ``onnx`` extra.
+            ExportVerificationError: the deployable model does not compute what the network
+                does (it is not kept; the weights are).
 
         Examples:
             >>> import os, tempfile, torch
@@ -656,13 +681,63 @@ class Model:
             ...     print(path.name)
             ...     model.load(os.path.join(d, "checkpoint/test"))
             test.pt
+            >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            >>> model = Model(net, inputs=[None, 3, 8, 8], device="cpu")  # Paddle's InputSpec shape
+            >>> with tempfile.TemporaryDirectory() as d:
+            ...     _ = model.save(os.path.join(d, "infer"), training=False)
+            ...     deployed = torch.jit.load(os.path.join(d, "infer.torchscript"))
+            ...     print(sorted(os.listdir(d)), deployed(torch.ones(5, 3, 8, 8)).shape)
+            ['infer.pt', 'infer.torchscript'] torch.Size([5, 4])
         """
+        if format is not None and format not in _DEPLOY_SUFFIXES:
+            raise ValueError(
+                f"format must be one of {sorted(_DEPLOY_SUFFIXES)} or None (the weights alone), "
+                f"got {format!r}"
+            )
         if not distributed.is_main_process():
             return None
         file = checkpoint_path(path)
         if not training:
-            return atomic_save(self.network.state_dict(), file)
+            written = atomic_save(self.network.state_dict(), file)
+            if format is not None:
+                self._save_deployable(file, format)
+            return written
         return atomic_save(self._checkpoint_dict(), file)
+
+    def _save_deployable(self, weights: Path, format: str) -> Path | None:
+        """Write the deployable model beside ``weights`` (see :meth:`save`); its path, or None
+        (warned) when the network's input is not one image of a known shape."""
+        shape = self._input_shape
+        why = None
+        if self._num_inputs != 1:
+            why = f"the network takes {self._num_inputs} inputs; the file is for one image input"
+        elif shape is None:
+            why = (
+                "its input shape is unknown: give Model(network, inputs=[None, C, H, W]) or "
+                "run a batch first"
+            )
+        elif len(shape) != 3:
+            why = f"its input shape {[None, *shape]} is not [N, C, H, W]"
+        if why is not None:
+            warnings.warn(
+                f"save(training=False) wrote the weights alone ({weights}) and no deployable "
+                f"model: {why}. format=None asks for the weights alone",
+                stacklevel=3,
+            )
+            return None
+        if _spec_shape(self._inputs) is None:
+            warnings.warn(  # Paddle's warning, for the same reason
+                "'inputs' was not given to Model, so the deployable model takes the shape of "
+                f"the batches seen: {[None, *shape]}; give Model(network, inputs=...) to "
+                "choose it",
+                stacklevel=3,
+            )
+        # engine and export are side by side in the layers (pyproject [tool.importlinter]);
+        # the deployable form is export's, checked as export checks it
+        from resvision.export import export
+
+        target = weights.with_suffix(_DEPLOY_SUFFIXES[format])
+        return export(self.network, target, format=format, input_size=shape).path
 
     def _checkpoint_dict(self) -> dict[str, Any]:
         session = self._session
@@ -717,6 +792,15 @@ class Model:
         ``module.`` or ``torch.compile``'s ``_orig_mod.`` are matched too. To continue a
         training run exactly, use ``fit(resume=path)`` instead.
 
+        Paddle's own files are read too (``paddle.Model.save``): ``'output/final'`` or
+        ``'output/final.pdparams'`` loads ``output/final.pdparams`` when there is no
+        ``output/final.pt``, its names and layouts converted (BatchNorm ``_mean`` /
+        ``_variance``, Linear weights transposed; :func:`resvision.models.weights.convert_state_dict`),
+        and ``output/final.pdopt`` where it maps onto the optimizer without guessing: Momentum's
+        velocities (tied to their parameters by the name table of the ``.pdparams``) and the
+        schedule's progress. Other optimizer states are not loaded, with a warning that says why
+        (see :mod:`resvision.engine.paddle_checkpoint`).
+
         Args:
             path: The file or prefix.
             skip_mismatch: Skip (with a warning) parameters missing from the file or of
@@ -734,25 +818,32 @@ class Model:
             >>> src = Model(nn.Linear(4, 2), device="cpu")
             >>> dst = Model(nn.Linear(4, 2), device="cpu")
             >>> with tempfile.TemporaryDirectory() as d:
-            ...     _ = src.save(os.path.join(d, "w"), training=False)  # weights only
+            ...     _ = src.save(os.path.join(d, "w"), training=False, format=None)  # weights only
             ...     dst.load(os.path.join(d, "w"))
             >>> torch.equal(src.network.weight, dst.network.weight)
             True
         """
-        obj = load_checkpoint(path, map_location=self.device)
-        if is_training_checkpoint(obj):
-            weights = obj["model"]
-        elif (
-            isinstance(obj, Mapping)
-            and obj
-            and all(isinstance(v, torch.Tensor) for v in obj.values())
-        ):
-            weights, obj = obj, {}
+        from resvision.engine import paddle_checkpoint  # reads through resvision.models.weights
+
+        prefix = paddle_checkpoint.paddle_prefix(path)
+        if prefix is not None:
+            own = self.network.state_dict()
+            weights, obj = paddle_checkpoint.read_paddle_weights(prefix, own), {}
         else:
-            raise ValueError(
-                f"{os.fspath(path)!r} holds neither a resvision checkpoint nor a state dict "
-                f"(got {type(obj).__name__})"
-            )
+            obj = load_checkpoint(path, map_location=self.device)
+            if is_training_checkpoint(obj):
+                weights = obj["model"]
+            elif (
+                isinstance(obj, Mapping)
+                and obj
+                and all(isinstance(v, torch.Tensor) for v in obj.values())
+            ):
+                weights, obj = obj, {}
+            else:
+                raise ValueError(
+                    f"{os.fspath(path)!r} holds neither a resvision checkpoint nor a state dict "
+                    f"(got {type(obj).__name__})"
+                )
         matched, problems = _match_state(self.network.state_dict(), dict(weights))
         if problems:
             if not skip_mismatch:
@@ -768,6 +859,12 @@ class Model:
         self.network.load_state_dict(matched, strict=False)
         self._forget_resume_point()
         if reset_optimizer:
+            return
+        if prefix is not None:
+            if self._optimizer is not None:
+                paddle_checkpoint.load_paddle_optimizer_state(
+                    self._optimizer, self.network, prefix, carried_scheduler(self._optimizer)
+                )
             return
         if self._optimizer is not None and obj.get("optimizer"):
             self._optimizer.load_state_dict(obj["optimizer"])

@@ -11,7 +11,8 @@
 (True, 0.0)
 
 The optimizers are ``torch.optim`` optimizers; any torch optimizer works with
-``resvision.Model`` too. All 14 of ``paddle.optimizer`` are here with Paddle's arguments:
+``resvision.Model`` too. All 15 of ``paddle.optimizer`` are here with Paddle's arguments:
+the base :class:`Optimizer` (a ``torch.optim.Optimizer`` that all the others derive from),
 ``SGD``, ``Momentum``, ``Adam``, ``AdamW`` (:mod:`~resvision.optim.optimizers`), ``Adagrad``,
 ``Adadelta``, ``RMSProp``, ``Adamax``, ``RAdam``, ``NAdam`` (:mod:`~resvision.optim.adaptive`),
 ``Lamb`` (:mod:`~resvision.optim.lamb`), ``ASGD``, ``Rprop``, ``LBFGS``
@@ -34,6 +35,7 @@ from resvision.optim.optimizers import (
     L1Decay,
     L2Decay,
     Momentum,
+    Optimizer,
 )
 from resvision.optim.param_groups import weight_decay_groups
 
@@ -57,6 +59,7 @@ __all__ = [
     "Momentum",
     "Muon",
     "NAdam",
+    "Optimizer",
     "RAdam",
     "RMSProp",
     "Rprop",

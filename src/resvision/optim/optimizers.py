@@ -6,7 +6,9 @@
 arguments: ``learning_rate`` (a float or a :mod:`resvision.optim.lr` schedule),
 ``parameters``, ``weight_decay`` (a float or :class:`L2Decay` / :class:`L1Decay`) and
 ``grad_clip`` (:class:`ClipGradByGlobalNorm`, ...), with ``get_lr``, ``set_lr``,
-``clear_grad``, ``minimize`` and ``set_state_dict``.
+``set_lr_scheduler``, ``clear_grad``, ``minimize`` and ``set_state_dict``. Their common base,
+:class:`Optimizer`, is ``paddle.optimizer.Optimizer``: every optimizer of :mod:`resvision.optim`
+is an instance, and a new one derives from it.
 
 Weight decay: Paddle's ``L2Decay(coeff)`` adds the gradient of ``coeff / 2 * ||w||^2``,
 that is ``coeff * w``, to each gradient before the update; torch's coupled ``weight_decay``
@@ -39,6 +41,7 @@ __all__ = [
     "L1Decay",
     "L2Decay",
     "Momentum",
+    "Optimizer",
 ]
 
 
@@ -143,10 +146,69 @@ def _decay_kwargs(weight_decay: Any, what: str) -> dict[str, float]:
     )
 
 
-class _PaddleOptimizer:
-    """Mixin turning Paddle's arguments into a torch optimizer's, plus Paddle's methods."""
+class Optimizer(torch.optim.Optimizer):
+    """The base of resvision's optimizers: ``paddle.optimizer.Optimizer`` on ``torch.optim``.
+
+    Every optimizer of :mod:`resvision.optim` is one (``Momentum``, ``Adam``, ... ``Muon``), and
+    a ``torch.optim.Optimizer`` too: each subclass also derives from the torch optimizer it runs
+    (``class Momentum(Optimizer, torch.optim.SGD)``). The base turns Paddle's arguments
+    (``learning_rate`` a float or a :mod:`resvision.optim.lr` schedule, ``parameters`` with
+    Paddle-style groups, ``weight_decay``, ``grad_clip``) into torch param groups and adds
+    Paddle's methods: ``step``, ``clear_grad``, ``minimize``, ``get_lr``, ``set_lr``,
+    ``set_lr_scheduler``, ``state_dict``, ``set_state_dict``. Gradient clipping and L1 decay run
+    before each ``step``; an L2 ``weight_decay`` is the groups' ``'weight_decay'``, which the
+    update rule applies (as torch's optimizers do).
+
+    Built directly, it is Paddle's base class: a new optimizer derives from it, keeps its
+    constructor and implements ``step`` (torch's way; Paddle's ``_append_optimize_op`` has no
+    eager counterpart).
+
+    Args:
+        learning_rate: a float or a :mod:`resvision.optim.lr` schedule.
+        parameters: the parameters, ``(name, parameter)`` pairs, or Paddle-style groups
+            (``[{'params': ..., 'weight_decay': ..., 'learning_rate': ratio}]``).
+        weight_decay: None, a float (L2 coefficient), :class:`L2Decay` or :class:`L1Decay`.
+        grad_clip: None or a gradient clip (:class:`ClipGradByGlobalNorm`, ...).
+        name: Paddle's static-graph label; ignored.
+
+    Raises:
+        TypeError: a learning rate that is neither a float nor a schedule, no parameters.
+        ValueError: an empty parameter list, a negative weight decay.
+
+    Examples:
+        >>> class PlainSGD(Optimizer):
+        ...     @torch.no_grad()
+        ...     def step(self, closure=None):
+        ...         for group in self.param_groups:
+        ...             for p in group['params']:
+        ...                 if p.grad is not None:
+        ...                     p.add_(p.grad, alpha=-group['lr'])
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = PlainSGD(learning_rate=0.5, parameters=[w])
+        >>> (w * w).sum().backward(); opt.step(); w.tolist()
+        [0.0, 0.0]
+        >>> from resvision.optim import Adam, Momentum
+        >>> isinstance(Momentum(parameters=[w]), Optimizer), isinstance(Adam(parameters=[w]), Optimizer)
+        (True, True)
+    """
 
     lr_scheduler: LRScheduler | None
+
+    def __init__(
+        self,
+        learning_rate: float | LRScheduler,
+        parameters: Any = None,
+        weight_decay: float | L2Decay | None = None,
+        grad_clip: Any = None,
+        name: str | None = None,
+    ) -> None:
+        groups, lr, decay = self._setup(learning_rate, parameters, weight_decay, grad_clip)
+        torch.optim.Optimizer.__init__(
+            self, groups, {"lr": lr, "weight_decay": decay["weight_decay"]}
+        )
+        for group in self.param_groups:
+            group.setdefault("l1_decay", decay["l1_decay"])
+        self._finish_setup()
 
     # Paddle's per-group option names -> this optimizer's torch names (``beta1`` / ``beta2``
     # become torch's ``betas`` pair, see _translate_group).
@@ -284,7 +346,7 @@ class _PaddleOptimizer:
         self._finish_setup()
 
     def _finish_setup(self) -> None:
-        self.register_step_pre_hook(_PaddleOptimizer._pre_step)  # type: ignore[attr-defined]
+        self.register_step_pre_hook(Optimizer._pre_step)  # type: ignore[attr-defined]
         if self.lr_scheduler is not None:
             self.lr_scheduler.bind(self)
 
@@ -331,10 +393,106 @@ class _PaddleOptimizer:
 
     clear_gradients = clear_grad
 
-    def minimize(self, loss: torch.Tensor) -> None:
-        """``loss.backward()`` then ``step()``, as Paddle's ``minimize`` in dygraph mode."""
-        loss.backward()
-        self.step()  # type: ignore[attr-defined]
+    def minimize(
+        self,
+        loss: torch.Tensor,
+        startup_program: Any = None,
+        parameters: Any = None,
+        no_grad_set: Any = None,
+    ) -> tuple[list[Any], list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Update the parameters from the gradients of ``loss`` (Paddle's dygraph ``minimize``).
+
+        Paddle's ``minimize`` applies the gradients that ``loss.backward()`` left (Paddle code
+        calls ``loss.backward(); opt.minimize(loss)``). When there is none yet (every gradient
+        is None or zero, as after ``clear_grad``), ``loss.backward()`` runs first, so
+        ``opt.minimize(loss)`` alone works too.
+
+        Args:
+            loss: the loss.
+            startup_program: Paddle's static-graph program; ignored.
+            parameters: update only these parameters (tensors, or names given as
+                ``(name, parameter)`` pairs); default all.
+            no_grad_set: parameters (or names) not to update.
+
+        Returns:
+            ``(optimize_ops, params_grads)`` as Paddle's: no ops in eager PyTorch (``[]``) and
+            the ``(parameter, gradient)`` pairs applied.
+
+        Raises:
+            ValueError: an item of ``parameters`` / ``no_grad_set`` that names no parameter.
+
+        Examples:
+            >>> w = torch.nn.Parameter(torch.ones(2))
+            >>> opt = Momentum(learning_rate=0.5, momentum=0.0, parameters=[w])
+            >>> loss = (w * w).sum()
+            >>> loss.backward()
+            >>> _, applied = opt.minimize(loss)
+            >>> w.tolist(), len(applied)
+            ([0.0, 0.0], 1)
+        """
+        own = [p for g in self.param_groups for p in g["params"]]
+        chosen = own if parameters is None else self._resolve(parameters, "parameters")
+        left_out = {id(p) for p in self._resolve(no_grad_set or [], "no_grad_set")}
+        targets = [p for p in chosen if id(p) not in left_out]
+        if not any(p.grad is not None and bool(p.grad.any()) for p in targets):
+            loss.backward()
+        keep = {id(p) for p in targets}
+        set_aside = {}
+        for p in own:
+            if id(p) not in keep and p.grad is not None:
+                set_aside[p], p.grad = p.grad, None  # torch skips a parameter without gradient
+        try:
+            self.step()
+        finally:
+            for p, grad in set_aside.items():
+                p.grad = grad
+        return [], [(p, p.grad) for p in targets if p.grad is not None]
+
+    def _resolve(self, items: Any, what: str) -> list[torch.Tensor]:
+        """Parameters given as tensors or by the names of ``(name, parameter)`` pairs."""
+        by_name = {
+            name: p
+            for g in self.param_groups
+            for p in g["params"]
+            if (name := self._param_names.get(id(p))) is not None
+        }
+        out = []
+        for item in items:
+            if isinstance(item, torch.Tensor):
+                out.append(item)
+            elif isinstance(item, str) and item in by_name:
+                out.append(by_name[item])
+            else:
+                raise ValueError(
+                    f"{type(self).__name__}.minimize {what}: {item!r} is neither a parameter nor "
+                    "the name of one given as parameters=model.named_parameters()"
+                )
+        return out
+
+    def set_lr_scheduler(self, scheduler: LRScheduler) -> None:
+        """Drive the rate by ``scheduler`` from now on, replacing the schedule if there is one.
+
+        Raises:
+            TypeError: ``scheduler`` is not a :mod:`resvision.optim.lr` schedule.
+
+        Examples:
+            >>> from resvision.optim import lr
+            >>> opt = SGD(learning_rate=0.5, parameters=[torch.nn.Parameter(torch.ones(1))])
+            >>> opt.set_lr_scheduler(lr.StepDecay(0.1, step_size=1, gamma=0.5))
+            >>> opt.get_lr(), opt.param_groups[0]['lr']
+            (0.1, 0.1)
+        """
+        if not isinstance(scheduler, LRScheduler):
+            raise TypeError(
+                "set_lr_scheduler needs a resvision.optim.lr schedule (an LRScheduler), got "
+                f"{type(scheduler).__name__}"
+            )
+        previous = self.lr_scheduler
+        if previous is not None and previous is not scheduler:
+            # the old schedule must no longer set this optimizer's rate when it steps
+            previous._optimizers = [o for o in previous._optimizers if o is not self]
+        self.lr_scheduler = scheduler
+        scheduler.bind(self)
 
     def state_dict(self) -> dict[str, Any]:
         """Torch's optimizer state plus ``'lr_scheduler'`` (the schedule's progress, if any)."""
@@ -356,7 +514,11 @@ class _PaddleOptimizer:
         self.load_state_dict(state_dict)
 
 
-class Momentum(_PaddleOptimizer, torch.optim.SGD):
+#: The former private name of :class:`Optimizer`, which the other optimizer modules import.
+_PaddleOptimizer = Optimizer
+
+
+class Momentum(Optimizer, torch.optim.SGD):
     """SGD with momentum (``paddle.optimizer.Momentum``), a ``torch.optim.SGD``.
 
     Args:
@@ -438,7 +600,7 @@ def _init_sgd(
     opt._finish_setup()
 
 
-class SGD(_PaddleOptimizer, torch.optim.SGD):
+class SGD(Optimizer, torch.optim.SGD):
     """Plain SGD (``paddle.optimizer.SGD``): :class:`Momentum` with momentum 0.
 
     Examples:
@@ -459,7 +621,7 @@ class SGD(_PaddleOptimizer, torch.optim.SGD):
         _init_sgd(self, learning_rate, 0.0, parameters, False, weight_decay, grad_clip, False)
 
 
-class Adam(_PaddleOptimizer, torch.optim.Adam):
+class Adam(Optimizer, torch.optim.Adam):
     """Adam (``paddle.optimizer.Adam``), a ``torch.optim.Adam``.
 
     ``weight_decay`` is coupled L2 (added to the gradient), as Paddle's ``L2Decay``. Paddle's
@@ -519,7 +681,7 @@ def _decoupled_decay(weight_decay: Any, what: str) -> dict[str, float]:
     return _decay_kwargs(weight_decay, what)
 
 
-class AdamW(_PaddleOptimizer, torch.optim.AdamW):
+class AdamW(Optimizer, torch.optim.AdamW):
     """AdamW (``paddle.optimizer.AdamW``), a ``torch.optim.AdamW``: decoupled decay.
 
     Each step is ``w -= lr * coeff * w`` (when the parameter decays) then Adam's update with

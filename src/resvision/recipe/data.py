@@ -257,7 +257,7 @@ def _open_folder(
     backend: str,
     classes: list[str] | None = None,
 ) -> tuple[Any, Any, str]:
-    """The train and evaluation ``ImageFolder`` of a folder data set (without transforms).
+    """The train and evaluation ``DatasetFolder`` of a folder data set (without transforms).
 
     The labels come from one class list: ``classes`` when given (a trained network's), else
     the training split's folders. The evaluation split's class folders are matched to it by
@@ -276,7 +276,7 @@ def _open_folder(
     try:
         train_ds = None
         if train:
-            train_ds = D.ImageFolder(str(train_dir), backend=backend, classes=classes)
+            train_ds = D.DatasetFolder(str(train_dir), backend=backend, classes=classes)
             classes = list(train_ds.classes)
         elif classes is None and evaluation:  # labels of the training split's folders
             classes = sorted(
@@ -284,7 +284,7 @@ def _open_folder(
             )
         eval_ds = None
         if evaluation:
-            eval_ds = D.ImageFolder(str(eval_dir), backend=backend, classes=classes)
+            eval_ds = D.DatasetFolder(str(eval_dir), backend=backend, classes=classes)
     except (OSError, ValueError) as err:  # bad files, empty class folders, unknown classes
         raise UsageError(f"cannot use the data folder {str(root)!r}: {err}") from None
     return train_ds, eval_ds, split

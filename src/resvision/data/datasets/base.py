@@ -40,6 +40,23 @@ def check_transform(transform: Any) -> Callable | None:
     return transform
 
 
+def finish_image(hwc: np.ndarray, transform: Callable | None, backend: str) -> Any:
+    """The image of an item: the backend conversion, the transform and the final cast of Paddle's
+    datasets ('pil': what the transform returned; 'cv2': that cast to ``float32``)."""
+    image: Any = hwc
+    if backend == "pil":
+        image = Image.fromarray(hwc)
+    if transform is not None:
+        image = transform(image)
+    if backend == "pil":
+        return image
+    if isinstance(image, torch.Tensor):
+        return image.to(torch.float32)
+    if isinstance(image, Image.Image):
+        image = np.asarray(image)
+    return np.asarray(image).astype(np.float32)
+
+
 def finish_item(
     hwc: np.ndarray,
     label: Any,
@@ -48,19 +65,8 @@ def finish_item(
     label_shape: tuple[int, ...] = (),
 ) -> tuple[Any, np.ndarray]:
     """Apply the backend conversion, the transform and the final cast of Paddle's datasets."""
-    image: Any = hwc
-    if backend == "pil":
-        image = Image.fromarray(hwc)
-    if transform is not None:
-        image = transform(image)
     label_arr = np.asarray(label, dtype=np.int64).reshape(label_shape)
-    if backend == "pil":
-        return image, label_arr
-    if isinstance(image, torch.Tensor):
-        return image.to(torch.float32), label_arr
-    if isinstance(image, Image.Image):
-        image = np.asarray(image)
-    return np.asarray(image).astype(np.float32), label_arr
+    return finish_image(hwc, transform, backend), label_arr
 
 
 class InMemoryImageDataset(Dataset):

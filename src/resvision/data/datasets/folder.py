@@ -1,13 +1,23 @@
-"""``DatasetFolder`` and ``ImageFolder``: one sub-folder per class (torchvision's layout).
+"""``DatasetFolder`` (one sub-folder per class) and ``ImageFolder`` (unlabeled images), with the
+meanings Paddle gives them.
+
+``DatasetFolder`` (torchvision's ``ImageFolder`` layout), items ``(image, label)``::
 
     root/cat/001.jpg
     root/cat/kitten/002.png
     root/dog/003.jpg
 
-``classes`` are the sub-folder names in sorted order (hidden ones, starting with ``.``, are
-ignored), or the list given as ``classes=`` (a train/ and val/ split sharing one list: labels
-are indices in it), ``class_to_idx`` maps them to labels, ``samples`` lists ``(path, label)`` in
-sorted order. The class folders are walked by :func:`resvision.data.walk.walk_files`: symbolic
+``ImageFolder`` (Paddle's, without labels), items ``[image]``::
+
+    root/001.jpg
+    root/more/002.png
+
+In ``DatasetFolder``, ``classes`` are the sub-folder names in sorted order (hidden ones,
+starting with ``.``, are ignored), or the list given as ``classes=`` (a train/ and val/ split
+sharing one list: labels are indices in it), ``class_to_idx`` maps them to labels, ``samples``
+lists ``(path, label)`` in sorted order; ``ImageFolder``'s ``samples`` lists the paths.
+
+Both walk their folders with :func:`resvision.data.walk.walk_files`: symbolic
 links are followed, each real folder once (a link loop does not repeat the data), only regular
 files are kept (a FIFO or a device is never opened), by extension (or by ``is_valid_file``).
 What is not kept is listed in ``left_out`` with its reason; special files, broken links and
@@ -40,7 +50,7 @@ from torch.utils.data import Dataset
 from resvision.atomic import atomic_write_bytes
 from resvision.data.backend import check_backend
 from resvision.data.cache import cache_dir, cached_arrays, fingerprint
-from resvision.data.datasets.base import check_transform, finish_item
+from resvision.data.datasets.base import check_transform, finish_image, finish_item
 from resvision.data.images import (
     ImageDecodeError,
     decode_rgb,
@@ -48,7 +58,7 @@ from resvision.data.images import (
     open_image,
     oriented_size,
 )
-from resvision.data.walk import IMG_EXTENSIONS, scan_class_folders
+from resvision.data.walk import IMG_EXTENSIONS, scan_class_folders, walk_files
 
 CHECKS = ("none", "header", "full")
 
@@ -85,6 +95,41 @@ def _check_file(path: str, full: bool, limit: int) -> tuple[str | None, tuple[in
         return str(exc).split(": ", 1)[-1], None
     except Exception as exc:  # PIL raises many types for damaged headers
         return f"not a readable image ({type(exc).__name__}: {exc})", None
+
+
+def _check_image_files(
+    files: list[str], check: str, max_pixels: int
+) -> tuple[list[tuple[str, str]], dict[str, tuple[int, int]]]:
+    """Check image files (``check='header'`` or ``'full'``; see the module documentation).
+
+    The result is cached (``<cache>/scans/``), keyed by the files' names, sizes and times.
+
+    Returns:
+        ``(bad, sizes)``: ``(path, problem)`` of each bad file, ``{path: (h, w)}`` of the others.
+    """
+    # fingerprint() hashes each file by its resolved path, size and time; the names as listed
+    # are hashed too, since the scan is stored under them (two links to one file differ).
+    names = b"\0".join(os.fsencode(f) for f in files)
+    key = fingerprint([*files, names], extra=f"check:{check}:{max_pixels}:exif")
+    memo = None
+    try:
+        memo = cache_dir("scans") / f"{key}.json"
+        scan = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        scan = None
+    if scan is None:
+        scan = {"bad": [], "sizes": {}}
+        for f in files:
+            problem, size = _check_file(f, check == "full", max_pixels)
+            if problem is None:
+                scan["sizes"][f] = size
+            else:
+                scan["bad"].append([f, problem])
+        if memo is not None:
+            with contextlib.suppress(OSError):  # an unwritable cache only costs a rescan
+                atomic_write_bytes(memo, json.dumps(scan).encode())
+    bad = [(p, why) for p, why in scan["bad"]]
+    return bad, {p: (int(s[0]), int(s[1])) for p, s in scan["sizes"].items()}
 
 
 def _describe(bad: Sequence[tuple[str, str]], limit: int = 10) -> str:
@@ -130,15 +175,15 @@ class DatasetFolder(Dataset):
     Examples:
         >>> import tempfile, pathlib
         >>> from PIL import Image, UnidentifiedImageError
-        >>> from resvision.datasets import ImageFolder
+        >>> from resvision.datasets import DatasetFolder
         >>> root = pathlib.Path(tempfile.mkdtemp())
         >>> for cls in ("cat", "dog"):
         ...     (root / cls).mkdir()
         ...     Image.new("RGB", (8, 8)).save(root / cls / "0.png")
-        >>> ds = ImageFolder(root, backend="cv2")
+        >>> ds = DatasetFolder(root, backend="cv2")
         >>> ds.classes, ds.class_to_idx["dog"], len(ds), ds[1][0].shape, int(ds[1][1])
         (['cat', 'dog'], 1, 2, (8, 8, 3), 1)
-        >>> val = ImageFolder(root, classes=["bird", "cat", "dog"])
+        >>> val = DatasetFolder(root, classes=["bird", "cat", "dog"])
         >>> val.targets, val.missing_classes
         ([1, 2], ['bird'])
     """
@@ -225,29 +270,7 @@ class DatasetFolder(Dataset):
         self._images: np.ndarray | None = None
 
     def _check_files(self, files: list[str], check: str) -> None:
-        # fingerprint() hashes each file by its resolved path, size and time; the names as listed
-        # are hashed too, since the scan is stored under them (two links to one file differ).
-        names = b"\0".join(os.fsencode(f) for f in files)
-        key = fingerprint([*files, names], extra=f"check:{check}:{self.max_pixels}:exif")
-        memo = None
-        try:
-            memo = cache_dir("scans") / f"{key}.json"
-            scan = json.loads(memo.read_text())
-        except (OSError, ValueError):
-            scan = None
-        if scan is None:
-            scan = {"bad": [], "sizes": {}}
-            for f in files:
-                problem, size = _check_file(f, check == "full", self.max_pixels)
-                if problem is None:
-                    scan["sizes"][f] = size
-                else:
-                    scan["bad"].append([f, problem])
-            if memo is not None:
-                with contextlib.suppress(OSError):  # an unwritable cache only costs a rescan
-                    atomic_write_bytes(memo, json.dumps(scan).encode())
-        self.skipped = [(p, why) for p, why in scan["bad"]]
-        self._sizes = {p: tuple(s) for p, s in scan["sizes"].items()}
+        self.skipped, self._sizes = _check_image_files(files, check, self.max_pixels)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -337,10 +360,158 @@ class DatasetFolder(Dataset):
         )
 
 
-class ImageFolder(DatasetFolder):
-    """Images in ``root/<class>/**``, with torchvision's ``ImageFolder`` layout and attributes.
+_WARNED_CLASS_LAYOUT: set[str] = set()
 
-    Same arguments as :class:`DatasetFolder` with image extensions. Note: Paddle's
-    ``ImageFolder`` reads a flat folder without labels; use ``DatasetFolder``-style class
-    folders here (items are ``(image, label)``).
+
+def _looks_like_class_folders(root: Path, files: Sequence[Path]) -> list[str]:
+    """The first-level sub-folders holding the files, when no file lies in ``root`` itself and
+    there are at least two of them (the ``root/<class>/...`` layout); else ``[]``."""
+    tops = sorted({f.relative_to(root).parts[0] for f in files if f.parent != root})
+    if len(tops) < 2 or any(f.parent == root for f in files):
+        return []
+    return tops
+
+
+class ImageFolder(Dataset):
+    """Unlabeled images anywhere under ``root``, with Paddle's ``ImageFolder`` meaning.
+
+    .. code-block:: text
+
+        root/1.jpg
+        root/2.png
+        root/sub_dir/3.jpg
+
+    Items are one-element lists ``[image]`` (no label), in sorted walk order (a folder's files
+    before its sub-folders; see :mod:`resvision.data.walk`). For one sub-folder per class and
+    ``(image, label)`` items (torchvision's ``ImageFolder``), use :class:`DatasetFolder`; a tree
+    that looks like class folders (no image in ``root`` itself, two or more sub-folders) gives
+    one warning saying so, once per folder and process.
+
+    Args:
+        root: the folder to walk (recursively).
+        loader: ``loader(path) -> sample``; None decodes images to RGB (see the module
+            documentation) with ``backend``'s item semantics (``'cv2'``: the transform's result
+            cast to ``float32``). A custom loader's sample goes to ``transform`` as it is.
+        extensions: file name endings to keep (case-insensitive); default: image extensions.
+        transform: applied to each sample.
+        is_valid_file: ``is_valid_file(path) -> bool``, instead of ``extensions``.
+        backend: ``'pil'`` or ``'cv2'`` for the default loader; None uses the current default.
+        on_error: ``'raise'`` or ``'skip'`` bad files (see :class:`DatasetFolder`).
+        check: ``'header'``, ``'full'`` or ``'none'`` (see the module documentation).
+        max_pixels: refuse images with more pixels (default ``RESVISION_MAX_IMAGE_PIXELS``).
+
+    Attributes:
+        samples: the paths of the items (strings).
+        left_out: ``(path, reason)`` of the files and folders not read.
+        skipped: with ``on_error='skip'``, ``(path, problem)`` of the bad files left out.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist.
+        NotADirectoryError: ``root`` is not a folder.
+        ValueError: a bad argument; no file to load; with ``on_error='raise'``, a bad file.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from PIL import Image
+        >>> from resvision.datasets import ImageFolder
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> (root / "more").mkdir()
+        >>> for name in ("b.png", "a.png", "more/c.jpg"):
+        ...     Image.new("RGB", (8, 6)).save(root / name)
+        >>> ds = ImageFolder(root, backend="cv2")
+        >>> [pathlib.Path(p).relative_to(root).as_posix() for p in ds.samples]
+        ['a.png', 'b.png', 'more/c.jpg']
+        >>> item = ds[2]
+        >>> type(item).__name__, len(item), item[0].shape, item[0].dtype
+        ('list', 1, (6, 8, 3), dtype('float32'))
     """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        loader: Callable[[str], Any] | None = None,
+        extensions: Sequence[str] | None = None,
+        transform: Callable | None = None,
+        is_valid_file: Callable[[str], bool] | None = None,
+        backend: str | None = None,
+        on_error: str = "raise",
+        check: str = "header",
+        max_pixels: int | None = None,
+    ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if check not in CHECKS:
+            raise ValueError(f"check must be one of {list(CHECKS)}, got {check!r}")
+        if extensions is not None and is_valid_file is not None:
+            raise ValueError("give extensions or is_valid_file, not both")
+        if loader is not None and not callable(loader):
+            raise TypeError(f"loader must be callable, got {type(loader).__name__}")
+        self.root = Path(root).expanduser()
+        self.loader = loader
+        self.transform = check_transform(transform)
+        self.backend = check_backend(backend)
+        self.on_error = on_error
+        self._check = check
+        self.max_pixels = max_image_pixels() if max_pixels is None else int(max_pixels)
+        exts = tuple(e.lower() for e in (extensions or IMG_EXTENSIONS))
+        self.extensions = None if is_valid_file is not None else exts
+        found = walk_files(self.root, self.extensions, is_valid_file)
+        self.left_out = [(str(p), why) for p, why in found.left_out]
+        if found.problems:
+            warnings.warn(
+                f"left out {len(found.problems)} special file(s), broken link(s) or unreadable "
+                f"or repeated folder(s) in {self.root}:\n"
+                f"{_describe([(str(p), why) for p, why in found.problems])}",
+                stacklevel=2,
+            )
+        classes = _looks_like_class_folders(self.root, found.files)
+        key = str(self.root.resolve())
+        if classes and key not in _WARNED_CLASS_LAYOUT:
+            _WARNED_CLASS_LAYOUT.add(key)
+            shown = ", ".join(repr(c) for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
+            warnings.warn(
+                f"ImageFolder reads {self.root} as unlabeled images (items [image]), but it looks "
+                f"like one sub-folder per class ({len(classes)}: {shown}); for (image, label) "
+                f"items use resvision.datasets.DatasetFolder({str(self.root)!r}) (Paddle's "
+                "ImageFolder has no labels; torchvision's ImageFolder is DatasetFolder here)",
+                UserWarning,
+                stacklevel=2,
+            )
+        files = [str(p) for p in found.files]
+        self.skipped: list[tuple[str, str]] = []
+        if loader is None and check != "none":
+            self.skipped, _ = _check_image_files(files, check, self.max_pixels)
+        if self.skipped:
+            message = f"{len(self.skipped)} bad file(s) in {self.root}:\n"
+            message += _describe(self.skipped)
+            if on_error == "raise":
+                raise ValueError(message + "\n(pass on_error='skip' to leave them out)")
+            warnings.warn("skipped " + message, stacklevel=2)
+        bad = {p for p, _ in self.skipped}
+        self.samples: list[str] = [f for f in files if f not in bad]
+        if not self.samples:
+            raise ValueError(
+                f"{self.root} has no file to load under it "
+                f"({'is_valid_file' if is_valid_file else f'extensions {exts}'})"
+            )
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> list[Any]:
+        path = self.samples[index]
+        if self.loader is not None:
+            sample = self.loader(path)
+            return [self.transform(sample) if self.transform is not None else sample]
+        try:
+            hwc = decode_rgb(path, max_pixels=self.max_pixels)
+        except ImageDecodeError as exc:
+            if self._check == "full":
+                raise
+            raise ImageDecodeError(
+                f"{exc} (check='full' finds such files when the dataset is built)"
+            ) from exc
+        return [finish_image(hwc, self.transform, self.backend)]
+
+    def __repr__(self) -> str:
+        return f"ImageFolder(root={str(self.root)!r}, n={len(self)}, backend={self.backend!r})"

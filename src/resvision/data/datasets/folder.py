@@ -139,6 +139,36 @@ def _describe(bad: Sequence[tuple[str, str]], limit: int = 10) -> str:
     return "\n".join(lines)
 
 
+def _configure(
+    ds: Any, root: Any, loader: Any, extensions: Any, transform: Any, is_valid_file: Any,
+    backend: Any, on_error: str, check: str, max_pixels: int | None,
+) -> tuple[str, ...]:  # fmt: skip
+    """Check and set the settings both folder datasets share; return the lower-case extensions.
+
+    Raises:
+        ValueError: a bad ``on_error`` or ``check``, or both ``extensions`` and ``is_valid_file``.
+        TypeError: a ``loader`` that is not callable.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if check not in CHECKS:
+        raise ValueError(f"check must be one of {list(CHECKS)}, got {check!r}")
+    if extensions is not None and is_valid_file is not None:
+        raise ValueError("give extensions or is_valid_file, not both")
+    if loader is not None and not callable(loader):
+        raise TypeError(f"loader must be callable, got {type(loader).__name__}")
+    ds.root = Path(root).expanduser()
+    ds.loader = loader
+    ds.transform = check_transform(transform)
+    ds.backend = check_backend(backend)
+    ds.on_error = on_error
+    ds._check = check
+    ds.max_pixels = max_image_pixels() if max_pixels is None else int(max_pixels)
+    exts = tuple(e.lower() for e in (extensions or IMG_EXTENSIONS))
+    ds.extensions = None if is_valid_file is not None else exts
+    return exts
+
+
 class DatasetFolder(Dataset):
     """Samples in ``root/<class>/**/<file>``, loaded by ``loader``.
 
@@ -202,23 +232,8 @@ class DatasetFolder(Dataset):
         *,
         classes: Sequence[str] | None = None,
     ) -> None:
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        if check not in CHECKS:
-            raise ValueError(f"check must be one of {list(CHECKS)}, got {check!r}")
-        if extensions is not None and is_valid_file is not None:
-            raise ValueError("give extensions or is_valid_file, not both")
-        if loader is not None and not callable(loader):
-            raise TypeError(f"loader must be callable, got {type(loader).__name__}")
-        self.root = Path(root).expanduser()
-        self.loader = loader
-        self.transform = check_transform(transform)
-        self.backend = check_backend(backend)
-        self.on_error = on_error
-        self._check = check
-        self.max_pixels = max_image_pixels() if max_pixels is None else int(max_pixels)
-        exts = tuple(e.lower() for e in (extensions or IMG_EXTENSIONS))
-        self.extensions = None if is_valid_file is not None else exts
+        exts = _configure(self, root, loader, extensions, transform, is_valid_file, backend,
+                          on_error, check, max_pixels)  # fmt: skip
         scan = scan_class_folders(
             self.root,
             classes,
@@ -438,23 +453,8 @@ class ImageFolder(Dataset):
         check: str = "header",
         max_pixels: int | None = None,
     ) -> None:
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        if check not in CHECKS:
-            raise ValueError(f"check must be one of {list(CHECKS)}, got {check!r}")
-        if extensions is not None and is_valid_file is not None:
-            raise ValueError("give extensions or is_valid_file, not both")
-        if loader is not None and not callable(loader):
-            raise TypeError(f"loader must be callable, got {type(loader).__name__}")
-        self.root = Path(root).expanduser()
-        self.loader = loader
-        self.transform = check_transform(transform)
-        self.backend = check_backend(backend)
-        self.on_error = on_error
-        self._check = check
-        self.max_pixels = max_image_pixels() if max_pixels is None else int(max_pixels)
-        exts = tuple(e.lower() for e in (extensions or IMG_EXTENSIONS))
-        self.extensions = None if is_valid_file is not None else exts
+        exts = _configure(self, root, loader, extensions, transform, is_valid_file, backend,
+                          on_error, check, max_pixels)  # fmt: skip
         found = walk_files(self.root, self.extensions, is_valid_file)
         self.left_out = [(str(p), why) for p, why in found.left_out]
         if found.problems:

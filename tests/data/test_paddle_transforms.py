@@ -236,6 +236,11 @@ PADDLE_SIGNATURES = {
                    ("padding_mode", "constant"), ("keys", None)],
     "RandomErasing": [("prob", 0.5), ("scale", (0.02, 0.33)), ("ratio", (0.3, 3.3)),
                       ("value", 0), ("inplace", False), ("keys", None)],
+    "BaseTransform": [("keys", None)],
+    "ToTensor": [("data_format", "CHW"), ("keys", None)],
+    "Normalize": [("mean", 0.0), ("std", 1.0), ("data_format", "CHW"), ("to_rgb", False),
+                  ("keys", None)],
+    "Transpose": [("order", (2, 0, 1)), ("keys", None)],
     "to_tensor": [("pic", _E), ("data_format", "CHW")],
     "hflip": [("img", _E)],
     "vflip": [("img", _E)],
@@ -568,3 +573,126 @@ def test_kernels_take_per_image_parameters_on_the_device_of_the_batch():
 def test_errors_name_the_bad_value(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+# ------------------------------------------------- keys on BaseTransform and the basic four
+MASK = (np.arange(6 * 7).reshape(6, 7) % 3).astype(np.uint8)
+
+
+def test_to_tensor_normalize_and_transpose_take_keys_with_image_mask_label_tuples():
+    image, mask, label = T.ToTensor(keys=("image", "mask"))((TINY, MASK, 4))
+    assert torch.equal(image, torch.from_numpy(TINY.transpose(2, 0, 1).copy()).float() / 255)
+    assert mask.dtype == torch.int64 and mask.tolist() == MASK.tolist() and label == 4
+    _, mask = T.ToTensor(keys=("image", "mask"))((Image.fromarray(TINY), Image.fromarray(MASK)))
+    assert mask.shape == (6, 7) and mask.dtype == torch.int64  # a PIL mask: H x W, not scaled
+    _, mask = T.ToTensor(keys=("image", "mask"))((TINY, MASK[..., None]))
+    assert mask.shape == (1, 6, 7)  # H x W x 1 -> 1 x H x W, as the image
+    _, mask = T.ToTensor("HWC", keys=("image", "mask"))((TINY, MASK[..., None]))
+    assert mask.shape == (6, 7, 1)
+
+    chw = torch.from_numpy(TINY.transpose(2, 0, 1).copy()).float()
+    image, mask, label = T.Normalize(127.5, 127.5, keys=("image", "mask"))((chw, MASK, "x"))
+    assert torch.allclose(image, (chw - 127.5) / 127.5) and mask is MASK and label == "x"
+
+    image, mask, label = T.Transpose(keys=("image", "mask"))((TINY, MASK, 4))
+    assert image.shape == (3, 6, 7) and np.array_equal(mask, MASK) and label == 4
+    _, mask = T.Transpose(keys=("image", "mask"))((TINY, MASK[..., None]))
+    assert mask.shape == (1, 6, 7) and np.array_equal(mask[0], MASK)  # the same order
+    _, mask = T.Transpose((1, 0, 2), keys=("image", "mask"))((TINY, torch.from_numpy(MASK)))
+    assert torch.equal(mask, torch.from_numpy(MASK))  # 2 axes, an order of 3: as it is
+
+    # a whole pipeline keeps the pairs together; the fast path refuses masks
+    pipeline = T.Compose([T.Transpose(keys=("image", "mask")),
+                          T.Normalize(0.0, 255.0, keys=("image", "mask"))])  # fmt: skip
+    image, mask, label = pipeline((TINY, MASK, 1))
+    assert image.dtype == np.float32 and image.shape == (3, 6, 7) and mask.shape == (6, 7)
+    state = BatchPlanState("array", (3, 6, 7))
+    with pytest.raises(NotBatchableError, match="transforms masks"):
+        T.Transpose(keys=("image", "mask")).batched(state)
+    with pytest.raises(NotImplementedError, match="'coords' is not supported"):
+        T.Normalize(keys=("image", "coords"))
+
+
+def test_a_plain_image_call_is_unchanged_and_old_style_subclasses_still_work():
+    assert T.KeyedTransform is T.BaseTransform
+    pil = Image.fromarray(TINY)
+    assert torch.equal(T.ToTensor()(pil), torch.from_numpy(TINY.transpose(2, 0, 1).copy()) / 255)
+    assert np.array_equal(T.Transpose()(pil), TINY.transpose(2, 0, 1))
+    assert np.allclose(T.Normalize([1.0, 2.0, 3.0], 2.0, "HWC")(TINY), (TINY - [1, 2, 3]) / 2)
+    for t in (T.ToTensor(), T.Normalize(), T.Transpose()):  # default keys stay out of the repr
+        assert "keys" not in repr(t)
+    # the default keys on a tuple: the image is transformed, the rest passes through (Paddle)
+    image, label = T.ToTensor()((TINY, 5))
+    assert image.shape == (3, 6, 7) and label == 5
+
+    class Invert(T.BaseTransform):  # a subclass that defines only _apply(img), as before #18
+        def _apply(self, img):
+            return 255 - img
+
+    assert np.array_equal(Invert()(TINY), 255 - TINY)
+    out, label = Invert()((TINY, 2))
+    assert np.array_equal(out, 255 - TINY) and label == 2
+    with pytest.raises(NotImplementedError, match="cannot transform a 'mask'"):
+        Invert(keys=("image", "mask"))
+    with pytest.raises(TypeError, match="Invert expects a PIL image"):
+        Invert()([1, 2])
+
+    class Paddleish(T.BaseTransform):  # Paddle's style: keys through BaseTransform.__init__
+        def __init__(self, keys=None):
+            super().__init__(keys)
+
+        def _apply_image(self, img, params):
+            return img[::-1]
+
+    image, mask = Paddleish(keys=("image", "mask"))((TINY, MASK))
+    assert np.array_equal(image, TINY[::-1]) and mask is MASK  # masks pass by default
+    with pytest.raises(NotImplementedError, match="neither _apply_image"):
+        T.BaseTransform()(TINY)
+
+
+def test_a_subclass_written_for_paddle_runs_unchanged():
+    """The example of Paddle's ``BaseTransform`` docstring, its imports changed."""
+
+    class CustomRandomFlip(T.BaseTransform):
+        def __init__(self, prob=0.5, keys=None):
+            super().__init__(keys)
+            self.prob = prob
+
+        def _get_params(self, inputs):
+            image = inputs[self.keys.index("image")]
+            return {"flip": np.random.random() < self.prob, "size": image.size}
+
+        def _apply_image(self, image):
+            return TF.hflip(image) if self.params["flip"] else image
+
+        def _apply_coords(self, coords):
+            if self.params["flip"]:
+                coords[:, 0] = self.params["size"][0] - coords[:, 0]
+            return coords
+
+        def _apply_boxes(self, boxes):
+            idxs = np.array([(0, 1), (2, 1), (0, 3), (2, 3)]).flatten()
+            coords = np.asarray(boxes).reshape(-1, 4)[:, idxs].reshape(-1, 2)
+            coords = self._apply_coords(coords).reshape((-1, 4, 2))
+            return np.concatenate((coords.min(axis=1), coords.max(axis=1)), axis=1)
+
+        def _apply_mask(self, mask):
+            return TF.hflip(mask) if self.params["flip"] else mask
+
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8))
+    assert np.array_equal(np.asarray(CustomRandomFlip(1.0)(img)), np.asarray(img)[:, ::-1])
+    flip = CustomRandomFlip(1.0, keys=("image", "boxes", "mask"))
+    image, boxes, mask = flip((img, np.array([[2, 3, 20, 30], [5, 6, 8, 10]]), img.convert("L")))
+    assert boxes.tolist() == [[30, 3, 48, 30], [42, 6, 45, 10]]  # Paddle's numbers, scaled / 10
+    assert np.array_equal(np.asarray(image), np.asarray(img)[:, ::-1])
+    assert np.array_equal(np.asarray(mask), np.asarray(img.convert("L"))[:, ::-1])
+    assert "params" not in repr(flip) and "prob=1.0" in repr(flip)
+    with pytest.raises(NotImplementedError, match="'points' is not supported"):
+        CustomRandomFlip(keys=("image", "points"))
+
+    class NoMask(T.BaseTransform):
+        def _apply_image(self, image):
+            return image
+
+    with pytest.raises(NotImplementedError, match="no _apply_mask"):
+        NoMask(keys=("image", "mask"))

@@ -1,12 +1,16 @@
 """Experiment tracking with MLflow (issue #19): runs read back through MLflow's own client,
 from the local store; a resumed fit logs into the same MLflow run; the command line's run."""
 
-import importlib.util
+import contextlib
+import importlib.metadata
+import math
 import os
-import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 
 import pytest
 import torch
@@ -97,39 +101,93 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _tail(path, n=4000):
+    return path.read_text(errors="replace")[-n:] if path.exists() else ""
+
+
+def _wait_until_up(uri, server, log, seconds=120):
+    """Poll the server's /health (not MLflow's client, whose retries back off for minutes)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:  # refused, reset, HTTP errors while the workers start
+            pass
+        if server.poll() is not None:
+            pytest.fail(f"mlflow server exited with {server.returncode}:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"mlflow server not up after {seconds} s:\n{_tail(log)}")
+        time.sleep(0.25)
+
+
+def _stop(server):
+    """SIGTERM to the server (it forwards it to its uvicorn workers), then its whole process
+    group: the server runs in a session of its own, so this ends only what the test started."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
+    if hasattr(os, "killpg"):  # what is left of its process group (POSIX)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(server.pid, signal.SIGKILL)
+
+
 @pytest.mark.slow
-def test_a_fit_logs_to_a_real_mlflow_server(tmp_path):
-    exe = shutil.which("mlflow")
-    if exe is None or importlib.util.find_spec("mlflow.server") is None:
+def test_a_fit_logs_to_a_real_mlflow_server(tmp_path, monkeypatch):
+    """A real `mlflow server` (the full package) over HTTP: an SQLite backend and proxied
+    artifacts (--serve-artifacts, stored under --artifacts-destination), as a team server is
+    set up; the run, its parameters, metric steps and an artifact read back over HTTP."""
+    try:  # the full package, not mlflow-skinny (whose mlflow.server lacks Flask-CORS & co.)
+        importlib.metadata.version("mlflow")
+    except importlib.metadata.PackageNotFoundError:
         pytest.skip("MLflow's server (pip install mlflow, the full package) is not installed")
-    try:
-        import flask  # noqa: F401  (the server's web framework; mlflow-skinny lacks it)
-    except ImportError:
-        pytest.skip("MLflow's server (pip install mlflow, the full package) is not installed")
+    # a dead server fails the client's calls in seconds, not after minutes of retries
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     port = _free_port()
-    server = subprocess.Popen(
-        [exe, "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'store.db'}",
-         "--default-artifact-root", (tmp_path / "artifacts").as_uri()],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
-    )  # fmt: skip
     uri = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
+    # no background job runners (GenAI jobs: 7 extra processes, nothing tracking needs)
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    log = tmp_path / "server.log"
+    # `python -m mlflow` with this interpreter: its bin/ need not be on PATH (an unactivated venv)
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1",
+             "--backend-store-uri", f"sqlite:///{tmp_path / 'store.db'}",
+             "--serve-artifacts", "--artifacts-destination", (tmp_path / "artifacts").as_uri()],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True,
+        )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                mlflow.MlflowClient(tracking_uri=uri).search_experiments()
-                break
-            except Exception:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.5)
-        logger = MLflowLogger(tracking_uri=uri, log_freq=1)
-        _model().fit(DATA, batch_size=8, epochs=1, verbose=0, log_freq=1, save_dir=tmp_path / "ckpt",
-                     callbacks=[logger])  # fmt: skip
+        _wait_until_up(uri, server, log)
+        logger = MLflowLogger(tracking_uri=uri, params={"optim": {"lr": 0.1}}, log_freq=1)
+        _model().fit(DATA, DATA, batch_size=8, epochs=1, verbose=0, log_freq=1,
+                     save_dir=tmp_path / "ckpt", callbacks=[logger])  # fmt: skip
+        note = tmp_path / "note.txt"
+        note.write_text("resvision")
+        logger.log_artifacts([note], "reports")
+
         client, runs = _runs(uri)
         assert [r.info.run_id for r in runs] == [logger.run_id]
-        assert len(client.get_metric_history(logger.run_id, "train/loss")) == 4
+        run = runs[0]
+        assert run.info.status == "FINISHED"
+        assert run.data.params["optim.lr"] == "0.1" and run.data.params["fit.batch_size"] == "8"
+        history = client.get_metric_history(logger.run_id, "train/loss")
+        assert [m.step for m in history] == [1, 2, 3, 4]  # 4 steps, every step
+        assert all(math.isfinite(m.value) for m in history)
+        assert [m.step for m in client.get_metric_history(logger.run_id, "eval/acc")] == [1]
+        assert [m.step for m in client.get_metric_history(logger.run_id, "epoch/loss")] == [1]
+        # the artifact went through the server's proxy (mlflow-artifacts:/) to its destination
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:")
+        assert [a.path for a in client.list_artifacts(logger.run_id, "reports")] == [
+            "reports/note.txt"
+        ]
+        stored = list((tmp_path / "artifacts").rglob("note.txt"))
+        assert len(stored) == 1 and stored[0].read_text() == "resvision"
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        _stop(server)

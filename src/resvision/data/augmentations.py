@@ -12,7 +12,14 @@ are transformed, ``'mask'`` items (segmentation maps) get the same geometry with
 interpolation and 0 outside the image, and no colour change. The random parameters are drawn
 once per call and shared by all the items, so an image and its mask stay aligned (Paddle's own
 transforms draw again for each ``'image'`` item and have no ``'mask'``). Paddle's ``'coords'``
-and ``'boxes'`` are refused when the transform is made.
+and ``'boxes'`` are refused when the transform is made. The machinery lives in
+:class:`resvision.data.transforms.BaseTransform` (``KeyedTransform`` is its former name).
+
+>>> import numpy as np
+>>> flip = RandomVerticalFlip(1.0, keys=("image", "mask"))
+>>> image, mask, label = flip((np.array([[1], [2]]), np.array([[0], [5]]), 3))
+>>> image.tolist(), mask.tolist(), label
+([[2], [1]], [[5], [0]], 3)
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from resvision.data.batch_transforms import (
     NotBatchableError,
 )
 from resvision.data.epoch_context import alternating_flip, current_sample
-from resvision.data.transforms import BaseTransform
+from resvision.data.transforms import KeyedTransform, check_keys
 
 __all__ = [
     "BrightnessTransform",
@@ -64,33 +71,7 @@ __all__ = [
     "SaturationTransform",
 ]
 
-KEYS = ("image", "mask")
 _GEOMETRIC_INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
-
-
-def check_keys(keys: Sequence[str] | None, what: str) -> tuple[str, ...]:
-    """``keys`` as a tuple (None: ``('image',)``); each must be ``'image'`` or ``'mask'``.
-
-    Raises:
-        ValueError: ``keys`` is not a sequence of strings.
-        NotImplementedError: a key other than ``'image'`` and ``'mask'`` (as Paddle raises for
-            a key its transform has no ``_apply_<key>`` for).
-
-    Examples:
-        >>> check_keys(["image", "mask"], "Pad")
-        ('image', 'mask')
-    """
-    if keys is None:
-        return ("image",)
-    if isinstance(keys, str) or not isinstance(keys, Sequence):
-        raise ValueError(f"{what} keys must be a sequence such as ('image', 'mask'), got {keys!r}")
-    for key in keys:
-        if key not in KEYS:
-            raise NotImplementedError(
-                f"{what} keys: {key!r} is not supported; the keys may be 'image' and 'mask' "
-                f"(Paddle's 'coords' and 'boxes' are not implemented), got {tuple(keys)!r}"
-            )
-    return tuple(keys)
 
 
 def _on_mask(mask: Any, op: Callable[[Any], Any]) -> Any:
@@ -105,66 +86,6 @@ def _on_mask(mask: Any, op: Callable[[Any], Any]) -> Any:
     ):
         return op(mask.float()).round().to(mask.dtype)
     return op(mask)
-
-
-class KeyedTransform(BaseTransform):
-    """A transform with Paddle's ``keys``: ``_params`` draws the random parameters once per
-    call (from the first ``'image'`` item), then ``_apply_image`` / ``_apply_mask`` apply them
-    to each item. Subclasses set ``self.keys = check_keys(keys, name)`` in ``__init__``.
-
-    Examples:
-        >>> import numpy as np
-        >>> flip = RandomVerticalFlip(1.0, keys=("image", "mask"))
-        >>> image, mask, label = flip((np.array([[1], [2]]), np.array([[0], [5]]), 3))
-        >>> image.tolist(), mask.tolist(), label
-        ([[2], [1]], [[5], [0]], 3)
-    """
-
-    keys: tuple[str, ...] = ("image",)
-
-    def __call__(self, inputs: Any) -> Any:
-        single = not isinstance(inputs, tuple)
-        items = (inputs,) if single else inputs
-        count = min(len(items), len(self.keys))
-        if count == 0:
-            raise ValueError(f"{type(self).__name__} got an empty tuple")
-        for item in items[:count]:
-            F.check_image(item, type(self).__name__)
-        reference = next((items[i] for i in range(count) if self.keys[i] == "image"), items[0])
-        params = self._params(reference)
-        out = [
-            self._apply_image(item, params) if key == "image" else self._apply_mask(item, params)
-            for item, key in zip(items[:count], self.keys)
-        ]
-        out.extend(items[count:])
-        return out[0] if len(out) == 1 else tuple(out)
-
-    def _params(self, img: Any) -> Any:
-        """The random parameters of one call (None for deterministic transforms)."""
-        return None
-
-    def _apply_image(self, img: Any, params: Any) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _apply_mask(self, mask: Any, params: Any) -> Any:
-        """Colour transforms leave masks as they are; geometric ones override this."""
-        return mask
-
-    def _apply(self, img: Any) -> Any:
-        return self._apply_image(img, self._params(img))
-
-    def _image_only(self) -> None:
-        """Raise NotBatchableError when a mask travels along (the fast path has no masks)."""
-        if "mask" in self.keys:
-            raise NotBatchableError(f"{self!r} transforms masks: the batched path has none")
-
-    def __repr__(self) -> str:
-        args = ", ".join(
-            f"{k}={v!r}"
-            for k, v in vars(self).items()
-            if not k.startswith("_") and not (k == "keys" and v == ("image",))
-        )
-        return f"{type(self).__name__}({args})"
 
 
 def _check_interpolation(value: str, choices: Sequence[str]) -> str:

@@ -443,6 +443,11 @@ class _ColorTransform(KeyedTransform):
     kind = "brightness"
     range: tuple[float, float] | None
 
+    def __init__(self, value: float | Sequence[float], keys: Sequence[str] | None = None) -> None:
+        self.value = value
+        self.range = _factor_range(value, self.kind, **(_HUE_RANGE if self.kind == "hue" else {}))
+        self.keys = check_keys(keys, type(self).__name__)
+
     def _params(self, img: Any) -> float | None:
         return None if self.range is None else _uniform(*self.range)
 
@@ -474,11 +479,6 @@ class BrightnessTransform(_ColorTransform):
 
     kind = "brightness"
 
-    def __init__(self, value: float | Sequence[float], keys: Sequence[str] | None = None) -> None:
-        self.value = value
-        self.range = _factor_range(value, "brightness")
-        self.keys = check_keys(keys, "BrightnessTransform")
-
 
 class ContrastTransform(_ColorTransform):
     """Blend with the mean grey by a factor drawn uniformly in ``[max(0, 1 - value), 1 +
@@ -500,11 +500,6 @@ class ContrastTransform(_ColorTransform):
 
     kind = "contrast"
 
-    def __init__(self, value: float | Sequence[float], keys: Sequence[str] | None = None) -> None:
-        self.value = value
-        self.range = _factor_range(value, "contrast")
-        self.keys = check_keys(keys, "ContrastTransform")
-
 
 class SaturationTransform(_ColorTransform):
     """Blend with the grey image by a factor drawn uniformly in ``[max(0, 1 - value), 1 +
@@ -525,11 +520,6 @@ class SaturationTransform(_ColorTransform):
 
     kind = "saturation"
 
-    def __init__(self, value: float | Sequence[float], keys: Sequence[str] | None = None) -> None:
-        self.value = value
-        self.range = _factor_range(value, "saturation")
-        self.keys = check_keys(keys, "SaturationTransform")
-
 
 class HueTransform(_ColorTransform):
     """Rotate the hue by a shift drawn uniformly in ``[-value, value]`` turns (or in ``value =
@@ -549,11 +539,6 @@ class HueTransform(_ColorTransform):
     """
 
     kind = "hue"
-
-    def __init__(self, value: float | Sequence[float], keys: Sequence[str] | None = None) -> None:
-        self.value = value
-        self.range = _factor_range(value, "hue", **_HUE_RANGE)
-        self.keys = check_keys(keys, "HueTransform")
 
 
 class ColorJitter(KeyedTransform):

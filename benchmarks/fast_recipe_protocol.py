@@ -1,5 +1,7 @@
 """The fast recipe's protocol (issue #15, part 2): tune on a validation split, then report the
-test set once.
+test set once. ``--preset cifar10_v2`` runs the same protocol for the CIFAR-10 preset with the
+parts of torchvision's recipe (issue #19: its own grid, budget, seeds and output folder,
+:data:`RECIPES`).
 
     python -m benchmarks.fast_recipe_protocol tune --dry-run   # the plan; nothing runs
     python -m benchmarks.fast_recipe_protocol tune             # 10 runs, about 75 min
@@ -29,6 +31,7 @@ test runs made with other settings (``--force``): the test set is reported once.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import itertools
 import json
@@ -69,7 +72,8 @@ class Candidate:
     sets: tuple[str, ...]
 
 
-#: The keys the grid varies (``configs/fast_cifar10.yaml``, ``resvision.recipe.config``).
+#: The keys the fast recipe's grid varies (``configs/fast_cifar10.yaml``,
+#: ``resvision.recipe.config``).
 TUNED_KEYS = (
     "train.epochs",
     "optim.ns_steps",
@@ -81,7 +85,7 @@ TUNED_KEYS = (
 _BIAS_ALL_ALONG = ("optim.early_params=[]", "optim.early_epochs=3")
 _BIAS_3_EPOCHS = ("optim.early_params=[whiten.bias]", "optim.early_epochs=3")
 
-#: The choices that led to today's preset, one change per step, each measured on the validation
+#: The fast preset's candidates, one change per step, each measured on the validation
 #: split (5 candidates x 2 seeds = 10 runs). airbench94_muon's settings first.
 GRID: tuple[Candidate, ...] = (
     Candidate(
@@ -101,7 +105,7 @@ GRID: tuple[Candidate, ...] = (
     ),
     Candidate(
         "e10-ns5-wb3",
-        "whitening bias trained for the first 3 epochs only (today's preset)",
+        "whitening bias trained for the first 3 epochs only (the preset before 2026-12-03)",
         ("train.epochs=10", "optim.ns_steps=5", *_BIAS_3_EPOCHS, "train.ema_decay=null"),
     ),
     Candidate(
@@ -113,17 +117,130 @@ GRID: tuple[Candidate, ...] = (
 
 RULE = (
     "the candidate with the highest mean validation accuracy (6-view TTA) over its seeds, among "
-    "those whose projected time on the full data is within the budget (600 s): the tuning run's "
-    "time to the end of training x (training images of the full set / of the tuning set) plus "
-    "its final evaluation x (test images / validation images), mean over the seeds; equal "
-    "means go to the shorter projected time. When no candidate is within the budget, the one "
-    "with the shortest projected time is chosen and the summary says so."
+    "those whose projected time on the full data is within the budget ({budget:.0f} s): the "
+    "tuning run's time to the end of training x (training images of the full set / of the "
+    "tuning set) plus its final evaluation x (test images / validation images), mean over the "
+    "seeds; equal means go to the shorter projected time. When no candidate is within the "
+    "budget, the one with the shortest projected time is chosen and the summary says so."
 )
 
-# Seconds per 50,000 training images of the preset on the 2-core CPU (benchmarks/README.md,
-# time to accuracy: 514 s for 10 epochs): setup and decode, one epoch; final evaluation per
-# 10,000 images with 6 views. Only for the plan's time estimate.
-_SETUP_S, _EPOCH_S, _EVAL_S = 9.0, 49.5, 18.0
+#: The keys the CIFAR-10 v2 preset's grid varies (``configs/cifar10_v2.yaml``): torchvision's
+#: recipe parts on the fast recipe's network and optimizer.
+V2_TUNED_KEYS = (
+    "train.epochs",
+    "data.auto_augment",
+    "data.random_erase",
+    "data.mixup_alpha",
+    "data.cutmix_alpha",
+    "optim.norm_weight_decay",
+)
+
+_NO_PARTS = ("data.auto_augment=none", "data.random_erase=0.0")
+_NO_MIX = ("data.mixup_alpha=0.0", "data.cutmix_alpha=0.0", "optim.norm_weight_decay=null")
+
+#: Issue #19's CIFAR preset: the same epochs with none of the parts (the fast recipe, longer),
+#: then the per-image parts, then the batch mixing and the normalisation layers' decay.
+V2_GRID: tuple[Candidate, ...] = (
+    Candidate(
+        "e14-plain",
+        "the fast recipe for 14 epochs, none of torchvision's recipe parts",
+        ("train.epochs=14", *_NO_PARTS, *_NO_MIX),
+    ),
+    Candidate(
+        "e14-ta-re",
+        "TrivialAugmentWide + random erasing 0.1",
+        ("train.epochs=14", "data.auto_augment=ta_wide", "data.random_erase=0.1", *_NO_MIX),
+    ),
+    Candidate(
+        "e14-ta-re-mix",
+        "MixUp 0.2 / CutMix 1.0 and no weight decay on the normalisation layers",
+        (
+            "train.epochs=14",
+            "data.auto_augment=ta_wide",
+            "data.random_erase=0.1",
+            "data.mixup_alpha=0.2",
+            "data.cutmix_alpha=1.0",
+            "optim.norm_weight_decay=0.0",
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A preset under the protocol: its grid, the keys the grid sets, the budget, the target.
+
+    Attributes:
+        preset: the config's name (``resvision train --config NAME``).
+        grid: the candidates, one change per step.
+        tuned_keys: the keys every candidate sets.
+        budget_s: seconds a full run may take (the rule's budget).
+        target_acc, aim_acc: the accuracy target and aim reported (not gated); None: none.
+        out_dir: where the JSON files go by default.
+        tune_seeds, test_seeds: the default seeds of each phase.
+        plan_shown: the candidate the test phase's dry run shows before any tuning.
+        setup_s, epoch_s, eval_s: seconds of setup and decode and of one epoch per 50,000
+            training images, of the final evaluation per 10,000 images (the plan's estimate
+            only).
+    """
+
+    preset: str
+    grid: tuple[Candidate, ...]
+    tuned_keys: tuple[str, ...]
+    budget_s: float
+    target_acc: float | None
+    aim_acc: float | None
+    out_dir: str
+    tune_seeds: tuple[int, ...]
+    test_seeds: tuple[int, ...]
+    plan_shown: str
+    setup_s: float
+    epoch_s: float
+    eval_s: float
+
+    def rule(self, budget_s: float | None = None) -> str:
+        """:data:`RULE` with this budget."""
+        return RULE.format(budget=self.budget_s if budget_s is None else budget_s)
+
+
+#: The presets the protocol knows. The fast recipe's timings: 514 s for 10 epochs on
+#: 2026-11-29 (benchmarks/README.md, time to accuracy); the v2 preset's: 1.6x the fast recipe's
+#: epoch (the TrivialAugment and erasing of every image, measured in a smoke run), 2026-12-03.
+RECIPES: dict[str, Recipe] = {
+    "fast_cifar10": Recipe(
+        preset="fast_cifar10",
+        grid=GRID,
+        tuned_keys=TUNED_KEYS,
+        budget_s=BUDGET_S,
+        target_acc=TARGET_ACC,
+        aim_acc=AIM_ACC,
+        out_dir=OUT_DIR,
+        tune_seeds=TUNE_SEEDS,
+        test_seeds=TEST_SEEDS,
+        plan_shown="e8-ns3",  # the preset's settings since 2026-12-03
+        setup_s=9.0,
+        epoch_s=49.5,
+        eval_s=18.0,
+    ),
+    "cifar10_v2": Recipe(
+        preset="cifar10_v2",
+        grid=V2_GRID,
+        tuned_keys=V2_TUNED_KEYS,
+        # issue #19: at most 60 minutes a run; 20 keeps the protocol (3 tuning runs, 3 test
+        # seeds) within one working session of the machine
+        budget_s=1200.0,
+        target_acc=None,
+        aim_acc=None,
+        out_dir=os.path.join(RESULTS_DIR, "cifar10-v2"),
+        tune_seeds=(0,),
+        test_seeds=(0, 1, 2),
+        plan_shown="e14-ta-re-mix",
+        setup_s=9.0,
+        epoch_s=75.0,
+        eval_s=18.0,
+    ),
+}
+FAST = RECIPES["fast_cifar10"]
 
 
 class ProtocolError(Exception):
@@ -297,17 +414,26 @@ def prepare_trees(
 TrainFn = Callable[..., dict[str, Any]]
 
 
-def _train_fresh(root: str, epochs: int | None, seed: int, overrides: list[str], curve: bool):
+def _train_fresh(
+    root: str, epochs: int | None, seed: int, overrides: list[str], curve: bool, preset: str
+):
     """``train_recipe`` in this process with a fresh decode cache (the decode is on the clock)."""
     from benchmarks.time_to_accuracy import train_recipe
 
     with tempfile.TemporaryDirectory(prefix="resvision-protocol-cache-") as cache:
         os.environ["RESVISION_CACHE"] = cache
-        return train_recipe(Path(root), epochs, seed=seed, overrides=tuple(overrides), curve=curve)
+        return train_recipe(Path(root), epochs, seed=seed, overrides=tuple(overrides),
+                            curve=curve, preset=preset)  # fmt: skip
 
 
 def train_in_fresh_process(
-    root: Path, epochs: int | None, *, seed: int, overrides: tuple[str, ...], curve: bool
+    root: Path,
+    epochs: int | None,
+    *,
+    seed: int,
+    overrides: tuple[str, ...],
+    curve: bool,
+    preset: str = "fast_cifar10",
 ) -> dict[str, Any]:
     """One run in a new Python process: no allocator, thread-pool or cache state carried over
     from the runs before it, as when each run is its own command."""
@@ -317,7 +443,9 @@ def train_in_fresh_process(
     from benchmarks import fast_recipe_protocol as this  # importable by name in the child
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        job = pool.submit(this._train_fresh, str(root), epochs, seed, list(overrides), curve)
+        job = pool.submit(
+            this._train_fresh, str(root), epochs, seed, list(overrides), curve, preset
+        )
         return job.result()
 
 
@@ -326,6 +454,7 @@ class Options:
     """What a phase runs with besides its runs (see :func:`main`'s options)."""
 
     out: Path
+    recipe: Recipe = FAST
     epochs: int | None = None  # smoke: overrides every candidate's train.epochs
     extra_sets: tuple[str, ...] = ()  # smoke: more --set, after the candidate's
     max_per_class: int | None = None  # smoke: a subset of the images
@@ -340,22 +469,22 @@ class Options:
         return self.epochs is not None or bool(self.extra_sets) or self.max_per_class is not None
 
 
-def resolved_settings(overrides: Sequence[str], epochs: int | None) -> dict[str, Any]:
-    """The values of :data:`TUNED_KEYS` (and a few more) that the preset takes with
+def resolved_settings(
+    overrides: Sequence[str], epochs: int | None, recipe: Recipe = FAST
+) -> dict[str, Any]:
+    """The values of the recipe's tuned keys (and a few more) that its preset takes with
     ``overrides`` (the CLI's own resolution: an unknown key or bad value raises)."""
     from benchmarks.time_to_accuracy import recipe_config
 
-    cfg = recipe_config(Path("."), epochs, 0, tuple(overrides))
-    return {
-        "train.epochs": cfg.train.epochs,
-        "optim.ns_steps": cfg.optim.ns_steps,
-        "optim.early_params": list(cfg.optim.early_params),
-        "optim.early_epochs": cfg.optim.early_epochs,
-        "train.ema_decay": cfg.train.ema_decay,
-        "train.batch_size": cfg.train.batch_size,
-        "train.accumulate_grad_batches": cfg.train.accumulate_grad_batches,
-        "train.amp": cfg.train.amp,
-    }
+    cfg = recipe_config(Path("."), epochs, 0, tuple(overrides), recipe.preset)
+    keys = (*recipe.tuned_keys, "optim.early_params", "train.batch_size",
+            "train.accumulate_grad_batches", "train.amp")  # fmt: skip
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys(keys):
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        out[key] = list(value) if isinstance(value, list | tuple) else value
+    return out
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -380,7 +509,7 @@ def run_file(out: Path, phase: str, name: str, seed: int) -> Path:
 def _plan(phase: str, cand: Candidate, seed: int, opts: Options, split: dict[str, Any]) -> dict:
     return {
         "phase": phase,
-        "candidate": cand.name,
+        "candidate": cand.name,  # the names differ between presets
         "sets": list(cand.sets),
         "seed": seed,
         "epochs_override": opts.epochs,
@@ -422,7 +551,8 @@ def run_phase(
         ProtocolError: the tuning folder holds a test/ folder or a run evaluated on another
             split than its phase's; ``test`` would replace test runs of other settings.
     """
-    train_fn = train_fn or train_in_fresh_process
+    if train_fn is None:
+        train_fn = functools.partial(train_in_fresh_process, preset=opts.recipe.preset)
     expected_split = "val" if phase == "tune" else "test"
     if phase == "tune" and (data_root / "test").exists():
         raise ProtocolError(f"the tuning folder {data_root} holds test/: refusing to tune")
@@ -456,11 +586,12 @@ def run_phase(
         row = {
             "plan": plan,
             "phase": phase,
+            "preset": opts.recipe.preset,
             "candidate": cand.name,
             "change": cand.change,
             "seed": seed,
             "overrides": list(sets),
-            "settings": resolved_settings(sets, opts.epochs),
+            "settings": resolved_settings(sets, opts.epochs, opts.recipe),
             "smoke": opts.smoke,
             "eval_split": result["eval_split"],
             "train_images": result.get("train_images"),
@@ -549,7 +680,7 @@ def select(
         for a, b in itertools.pairwise(table)
     ]  # fmt: skip
     return {
-        "rule": RULE,
+        "rule": RULE.format(budget=budget_s),
         "budget_seconds": budget_s,
         "candidates": table,
         "steps": steps,
@@ -557,12 +688,27 @@ def select(
     }
 
 
-def summarize_test(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summarize_test(rows: Sequence[dict[str, Any]], recipe: Recipe = FAST) -> dict[str, Any]:
     """Mean, minimum, maximum, standard deviation of the test accuracy and the times, and the
-    target reported (not gated)."""
+    recipe's target reported (not gated; None when it has none)."""
     accs = [r["test_acc_tta"] for r in rows]
     secs = [r["total_seconds"] for r in rows]
     mean = statistics.mean(accs)
+    target = None
+    if recipe.target_acc is not None:
+        aim = recipe.aim_acc
+        target = {
+            "accuracy": recipe.target_acc,
+            "seconds": recipe.budget_s,
+            "aim_mean": aim,
+            "gated": False,
+            "mean_reaches_target": mean >= recipe.target_acc,
+            "mean_reaches_aim": None if aim is None else mean >= aim,
+            "runs_reaching_target": sum(
+                a >= recipe.target_acc and s <= recipe.budget_s for a, s in zip(accs, secs)
+            ),
+            "runs": len(rows),
+        }
     return {
         "seeds": [r["seed"] for r in rows],
         "test_acc_tta": accs,
@@ -573,18 +719,7 @@ def summarize_test(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "seconds": secs,
         "seconds_mean": statistics.mean(secs),
         "seconds_max": max(secs),
-        "target": {
-            "accuracy": TARGET_ACC,
-            "seconds": BUDGET_S,
-            "aim_mean": AIM_ACC,
-            "gated": False,
-            "mean_reaches_target": mean >= TARGET_ACC,
-            "mean_reaches_aim": mean >= AIM_ACC,
-            "runs_reaching_target": sum(
-                a >= TARGET_ACC and s <= BUDGET_S for a, s in zip(accs, secs)
-            ),
-            "runs": len(rows),
-        },
+        "target": target,
     }
 
 
@@ -614,12 +749,17 @@ def format_test_table(summary: dict[str, Any]) -> str:
     """The test summary as a Markdown table."""
     t = summary["target"]
     std = "-" if summary["std"] is None else f"{100 * summary['std']:.2f} points"
-    return "\n".join([
+    table = [
         "| seeds | test acc (TTA), per seed | mean | min | std | end to end, mean (max) |",
         "|---|---|---:|---:|---:|---:|",
         f"| {len(summary['seeds'])} | {', '.join(map(_pct, summary['test_acc_tta']))} | "
         f"{_pct(summary['mean'])} | {_pct(summary['min'])} | {std} | "
         f"{summary['seconds_mean']:.0f} s ({summary['seconds_max']:.0f} s) |",
+    ]
+    if t is None:
+        return "\n".join(table)
+    return "\n".join([
+        *table,
         "",
         f"Target {100 * t['accuracy']:.0f}% within {t['seconds']:.0f} s (reported, not gated): "
         f"mean {'reaches' if t['mean_reaches_target'] else 'misses'} it; "
@@ -632,10 +772,12 @@ def format_test_table(summary: dict[str, Any]) -> str:
 # The command
 
 
-def estimate_seconds(epochs: int, train_images: int, eval_images: int) -> float:
+def estimate_seconds(
+    epochs: int, train_images: int, eval_images: int, recipe: Recipe = FAST
+) -> float:
     """Expected seconds of one run on the 2-core CPU (from the preset's measured run)."""
     per = train_images / 50_000
-    return _SETUP_S * per + epochs * _EPOCH_S * per + _EVAL_S * eval_images / 10_000
+    return (recipe.setup_s + epochs * recipe.epoch_s) * per + recipe.eval_s * eval_images / 10_000
 
 
 def _epochs_of(cand: Candidate, opts: Options) -> int:
@@ -648,7 +790,7 @@ def _equivalent_command(root: str, cand: Candidate, seed: int, opts: Options) ->
     sets = [*cand.sets, *opts.extra_sets, f"train.seed={seed}"]
     if opts.epochs is not None:
         sets.append(f"train.epochs={opts.epochs}")
-    return f"resvision train --config fast_cifar10 --data {root} " + " ".join(
+    return f"resvision train --config {opts.recipe.preset} --data {root} " + " ".join(
         f"--set '{s}'" for s in sets
     )
 
@@ -670,10 +812,10 @@ def print_plan(
     if phase == "tune":
         print(f"  split: {val_per_class} images per class held out of train/ (split seed "
               f"{split_seed}): {train_n} to train on, {eval_n} to validate; no test/ folder")  # fmt: skip
-        print(f"  selection: {RULE}")
+        print(f"  selection: {opts.recipe.rule(opts.budget_s)}")
     total = 0.0
     for cand, seed in runs:
-        est = estimate_seconds(_epochs_of(cand, opts), train_n, eval_n)
+        est = estimate_seconds(_epochs_of(cand, opts), train_n, eval_n, opts.recipe)
         total += est
         print(f"  {cand.name} seed {seed}: ~{est / 60:.1f} min, {train_n} train / {eval_n} "
               f"{split_name}\n    = {_equivalent_command(root, cand, seed, opts)}")  # fmt: skip
@@ -698,21 +840,26 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line: ``tune`` and ``test``."""
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.fast_recipe_protocol",
-        description="The fast recipe's protocol: tune on a validation split, test once.",
+        description="A preset's protocol: tune on a validation split, test once.",
     )
     sub = p.add_subparsers(dest="phase", required=True)
     phases = {
         "tune": sub.add_parser("tune", help="the grid on the validation split; chooses"),
         "test": sub.add_parser("test", help="the choice on the test set, several seeds"),
     }
-    for name, q in phases.items():
+    for q in phases.values():
         q.add_argument("--data-root", default=None,
                        help="extracted CIFAR-10 (JPEG): train/ and test/ (default: extract "
                        f"{SHARED_ARCHIVE} into a temporary folder)")  # fmt: skip
-        q.add_argument("--out", default=OUT_DIR, help="where the JSON files go")
-        q.add_argument("--seeds", type=_parse_seeds,
-                       default=TUNE_SEEDS if name == "tune" else TEST_SEEDS,
-                       help="comma-separated seeds (train.seed) of each setting")  # fmt: skip
+        q.add_argument("--preset", default="fast_cifar10", choices=sorted(RECIPES),
+                       help="the preset under the protocol (default: fast_cifar10)")  # fmt: skip
+        q.add_argument("--out", default=None,
+                       help=f"where the JSON files go (default: {OUT_DIR} for fast_cifar10, "
+                       "results/<preset> for the others)")  # fmt: skip
+        q.add_argument("--seeds", type=_parse_seeds, default=None,
+                       help="comma-separated seeds (train.seed) of each setting (default: "
+                       "the preset's: fast_cifar10 0,1 to tune, 0-4 to test; cifar10_v2 0 "
+                       "to tune, 0-2 to test)")  # fmt: skip
         q.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
         q.add_argument("--curve", action="store_true",
                        help="also evaluate each epoch's weights (one view, off the clock)")  # fmt: skip
@@ -727,8 +874,10 @@ def build_parser() -> argparse.ArgumentParser:
         smoke.add_argument("--set", dest="extra_sets", action="append", default=[],
                            metavar="KEY=VALUE", help="one more override of every run")  # fmt: skip
     phases["tune"].add_argument("--only", default=None, help="comma-separated candidates")
-    phases["tune"].add_argument("--budget", type=float, default=BUDGET_S,
-                                help="seconds a full run may take (the rule's budget)")  # fmt: skip
+    phases["tune"].add_argument("--budget", type=float, default=None,
+                                help="seconds a full run may take (the rule's budget; "
+                                "default: the preset's, 600 s fast_cifar10, 1200 s "
+                                "cifar10_v2)")  # fmt: skip
     phases["test"].add_argument("--summary", default=None,
                                 help="the tuning summary (default: OUT/tune-summary.json)")  # fmt: skip
     phases["test"].add_argument("--force", action="store_true",
@@ -736,10 +885,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _chosen_candidate(summary_path: Path) -> tuple[Candidate, dict[str, Any] | None]:
+def _chosen_candidate(summary_path: Path, expected: str) -> tuple[Candidate, dict[str, Any] | None]:
     summary = _read_json(summary_path)
     if summary is None:
         raise ProtocolError(f"no tuning summary at {summary_path}: run `tune` first")
+    preset = summary.get("preset", "fast_cifar10")  # summaries before v2 were the fast recipe's
+    if preset != expected:
+        raise ProtocolError(f"{summary_path} is the tuning of {preset}, not of --preset {expected}")
     chosen = summary["chosen"]
     return Candidate(chosen["name"], chosen["change"], tuple(chosen["sets"])), summary
 
@@ -748,40 +900,47 @@ def main(argv: list[str] | None = None, *, train_fn: TrainFn | None = None) -> i
     """Run ``tune`` or ``test`` (see the module's docstring)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    out = Path(args.out)
+    recipe = RECIPES[args.preset]
+    out = Path(args.out or recipe.out_dir)
+    if args.seeds is None:
+        args.seeds = recipe.tune_seeds if args.phase == "tune" else recipe.test_seeds
+    budget = getattr(args, "budget", None)
     opts = Options(
         out=out,
+        recipe=recipe,
         epochs=args.epochs,
         extra_sets=tuple(args.extra_sets),
         max_per_class=args.max_per_class,
         curve=args.curve,
         rerun=args.rerun,
         force=getattr(args, "force", False),
-        budget_s=getattr(args, "budget", BUDGET_S),
+        budget_s=recipe.budget_s if budget is None else budget,
         command=" ".join(["python -m benchmarks.fast_recipe_protocol", *argv]),
     )
     if opts.smoke:
         print("smoke run: --epochs/--max-per-class/--set given; not the protocol's numbers")
     try:
         if args.phase == "tune":
-            grid = GRID
+            grid = recipe.grid
             if args.only:
                 names = [n.strip() for n in args.only.split(",")]
-                unknown = [n for n in names if n not in {c.name for c in GRID}]
+                unknown = [n for n in names if n not in {c.name for c in recipe.grid}]
                 if unknown:
                     raise ProtocolError(
-                        f"--only: unknown candidate(s) {unknown}; the grid has "
-                        f"{', '.join(c.name for c in GRID)}"
+                        f"--only: unknown candidate(s) {unknown}; the grid of "
+                        f"{recipe.preset} has {', '.join(c.name for c in recipe.grid)}"
                     )
-                grid = tuple(c for c in GRID if c.name in names)
+                grid = tuple(c for c in recipe.grid if c.name in names)
             runs = [(c, s) for c in grid for s in args.seeds]
             summary_in = None
         else:
             summary_path = Path(args.summary) if args.summary else out / "tune-summary.json"
             if args.dry_run and not summary_path.exists():
-                cand, summary_in = GRID[3], None  # the plan, shown with today's preset
+                # the plan, shown with the preset's own settings
+                cand = next(c for c in recipe.grid if c.name == recipe.plan_shown)
+                summary_in = None
             else:
-                cand, summary_in = _chosen_candidate(summary_path)
+                cand, summary_in = _chosen_candidate(summary_path, recipe.preset)
                 if summary_in.get("smoke") and not opts.smoke:
                     raise ProtocolError(
                         f"{summary_path} comes from a smoke run; the protocol's test phase "
@@ -846,6 +1005,7 @@ def _run(
             rows = run_phase("tune", runs, trees.tune_root, opts, trees.split, machine,
                              scale=scale, train_fn=train_fn)  # fmt: skip
             summary = select(rows, _grid_of(runs), opts.budget_s)
+            summary["preset"] = opts.recipe.preset
             summary.update(split=trees.split, extract_seconds=extract,
                            smoke=opts.smoke,
                            runs=[run_file(opts.out, "tune", r["candidate"], r["seed"]).name
@@ -860,8 +1020,9 @@ def _run(
         rows = run_phase(
             "test", runs, trees.test_root, opts, trees.split, machine, train_fn=train_fn
         )
-        summary = summarize_test(rows)
+        summary = summarize_test(rows, opts.recipe)
         summary.update(
+            preset=opts.recipe.preset,
             chosen=summary_in["chosen"] if summary_in else None,
             extract_seconds=extract,
             smoke=opts.smoke,

@@ -15,7 +15,10 @@ end, off the clock, with one view (no TTA) to keep the benchmark short; the fina
 recipe's real result (with TTA), on the clock.
 
 ``benchmarks/fast_recipe_protocol.py`` drives :func:`train_recipe` for the recipe's protocol:
-tuning on a validation split held out of the training images, then the test set once.
+tuning on a validation split held out of the training images, then the test set once; with
+``preset=`` it runs another preset the same way (``cifar10_v2``). ``fit`` takes the CLI's own
+arguments (``resvision.recipe.training.fit_arguments``: accumulation, MixUp/CutMix, repeated
+augmentation), less its logging and checkpoint frequencies.
 """
 
 from __future__ import annotations
@@ -70,16 +73,21 @@ def extract_archive(archive: str, into: str | os.PathLike) -> float:
 
 
 def recipe_config(
-    root: Path, epochs: int | None = None, seed: int = 0, overrides: tuple[str, ...] = ()
+    root: Path,
+    epochs: int | None = None,
+    seed: int = 0,
+    overrides: tuple[str, ...] = (),
+    preset: str = "fast_cifar10",
 ) -> Any:
-    """The ``fast_cifar10`` preset with the data folder ``root`` (other epochs, ``--set``s)."""
+    """The preset (``fast_cifar10`` unless named) with the data folder ``root`` (other epochs,
+    ``--set``s)."""
     from resvision.recipe.config import resolve
     from resvision.recipe.presets import find_config
 
     sets = [f"data.name={root}", f"train.seed={seed}", *overrides]
     if epochs is not None:
         sets.append(f"train.epochs={epochs}")
-    return resolve(find_config("fast_cifar10"), {}, sets)
+    return resolve(find_config(preset), {}, sets)
 
 
 def train_once(cfg: Any, data: Any, device: torch.device, start: float) -> dict[str, Any]:
@@ -89,18 +97,21 @@ def train_once(cfg: Any, data: Any, device: torch.device, start: float) -> dict[
     evaluation, the test accuracy with the recipe's TTA, and the EMA weights of each epoch.
     """
     from resvision.engine.device import synchronize
-    from resvision.recipe.training import build_model
+    from resvision.recipe.training import build_model, fit_arguments
 
     # The CLI's own assembly (seeded before the network is built, so train.seed fixes the
     # initial weights).
     model, ema, _ = build_model(cfg, data, device)
-    network, accumulate = model.network, cfg.train.accumulate_grad_batches
-    clock = _EpochClock(start, ema, network)
+    clock = _EpochClock(start, ema, model.network)
     cbks = [clock.callback] if ema is None else [ema, clock.callback]
+    # The CLI's fit arguments (batch, accumulation, workers, seed, repeated augmentation,
+    # MixUp/CutMix), less its logging and checkpoint frequencies: no evaluation or saving
+    # during training here.
+    kwargs = fit_arguments(cfg)
+    for key in ("eval_freq", "log_freq", "save_freq", "save_steps"):
+        kwargs.pop(key)
     with contextlib.redirect_stdout(io.StringIO()):
-        model.fit(data.train, batch_size=cfg.train.batch_size, epochs=cfg.train.epochs,
-                  verbose=0, callbacks=cbks, seed=cfg.train.seed,
-                  accumulate_grad_batches=accumulate)  # fmt: skip
+        model.fit(data.train, verbose=0, callbacks=cbks, **kwargs)
     synchronize(device)
     train_end = time.perf_counter() - start
     if ema is not None:
@@ -125,8 +136,10 @@ def train_recipe(
     seed: int = 0,
     overrides: tuple[str, ...] = (),
     curve: bool = True,
+    preset: str = "fast_cifar10",
 ) -> dict[str, Any]:
-    """Run the preset on the folder ``root``; returns timings, accuracy and the curve.
+    """Run the preset (``fast_cifar10`` unless named) on the folder ``root``; returns timings,
+    accuracy and the curve.
 
     The folder's evaluation split is the one the CLI takes: ``val/`` when present, else
     ``test/`` (``resvision.recipe.data.folder_splits``); ``eval_split`` in the result names it,
@@ -136,7 +149,7 @@ def train_recipe(
     import resvision
     from resvision.recipe.data import open_data
 
-    cfg = recipe_config(root, epochs, seed, overrides)
+    cfg = recipe_config(root, epochs, seed, overrides, preset)
     start = time.perf_counter()
     data = open_data(cfg.data)
     device = resvision.engine.device.resolve_device(None)
@@ -150,6 +163,7 @@ def train_recipe(
         acc = result.get("acc_top1", result.get("acc"))
         points.append({"seconds": seconds, "epoch": epoch, "acc_no_tta": acc})
     return {
+        "preset": preset,
         "epochs": cfg.train.epochs,
         "seed": cfg.train.seed,
         "setup_seconds": out["train_begin"],  # scan, network, decode: training starts here

@@ -76,3 +76,29 @@ def test_regularisation_flags_train_from_the_command_line(tmp_path, cli):
     for line in ("aug_repeats: 3", "drop_path_rate: 0.1", "clip_grad_norm: 5.0",
                  "norm_weight_decay: 0.0", "auto_augment: ta_wide", "cutmix_alpha: 1.0"):  # fmt: skip
         assert line in config, line
+
+
+def test_the_cifar10_v2_preset_is_the_fast_recipe_with_torchvisions_parts(tmp_path, cli):
+    fast, v2 = resolve(find_config("fast_cifar10")), resolve(find_config("cifar10_v2"))
+    assert (v2.model, v2.schedule) == (fast.model, fast.schedule)
+    assert (v2.optim.name, v2.optim.lr, v2.optim.ns_steps) == ("muon", fast.optim.lr, 3)
+    assert (v2.data.auto_augment, v2.data.random_erase) == ("ta_wide", 0.1)
+    assert (v2.data.mixup_alpha, v2.data.cutmix_alpha, v2.optim.norm_weight_decay) == (0.2, 1.0, 0)
+    assert v2.train.amp == fast.train.amp == "auto"  # bf16 where native, float32 elsewhere
+    # a few steps through the CLI, on 32x32 photos (the fast data path batches the policies)
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            folder = tmp_path / "photos" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(8):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    proc = cli("train", "--config", "cifar10_v2", "--data", "photos", "--max-steps", "2",
+               "--batch-size", "4", "--output", "run", "--set", "train.accumulate_grad_batches=1",
+               cwd=tmp_path, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert "name: airnet" in config and "cutmix_alpha: 1.0" in config
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluation["num_samples"] == 16 and evaluation["split"] == "val"

@@ -47,11 +47,25 @@ def test_o2_runs_as_o1_with_a_warning():
 
 
 def test_fp16_on_cpu_falls_back_to_float32_with_a_warning():
-    with pytest.warns(UserWarning, match="Use amp_configs='bf16'"):
+    with pytest.warns(UserWarning, match="Use amp_configs='auto'"):
         settings = parse_amp_configs("O1", CPU)
     assert not settings.enabled
 
 
+def test_bf16_on_a_cpu_without_native_bf16_warns_that_it_is_emulated(monkeypatch, recwarn):
+    from resvision.engine import autotune
+
+    monkeypatch.setattr(autotune, "cpu_flags", lambda: {"avx2", "fma"})  # an AVX2-only CPU
+    with pytest.warns(UserWarning, match=r"only by emulation.*Use 'auto'"):
+        settings = parse_amp_configs("bf16", CPU)
+    assert settings.dtype == torch.bfloat16  # still what was asked for: correct, only slow
+    monkeypatch.setattr(autotune, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    recwarn.clear()
+    assert parse_amp_configs("bf16", CPU).dtype == torch.bfloat16
+    assert not [w for w in recwarn if "emulation" in str(w.message)]
+
+
+@pytest.mark.filterwarnings("ignore:amp_configs asks for bfloat16")
 def test_bf16_needs_no_scaler():
     settings = parse_amp_configs("bf16", CPU)
     assert settings.dtype == torch.bfloat16 and not settings.use_scaler

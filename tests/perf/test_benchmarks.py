@@ -55,3 +55,41 @@ def test_runner_writes_json_and_survives_a_failing_section(
 def test_runner_rejects_unknown_sections() -> None:
     with pytest.raises(SystemExit):
         bench_run.main(["--only", "nope"])
+
+
+def test_time_to_accuracy_trains_with_the_presets_fit_arguments(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The benchmark's run is the CLI's: the v2 preset's MixUp/CutMix reach every batch (an
+    earlier version passed only batch, epochs and accumulation to fit, dropping the mixing)."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from benchmarks.time_to_accuracy import train_recipe
+    from resvision.data.mixing import Mixup
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("val", 2)):
+        for cls in ("cat", "dog", "ship"):
+            folder = tmp_path / "data" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    mixed = []
+    real_call = Mixup.__call__
+
+    def spy(self, images, labels, rng, num_classes=None):
+        mixed.append(len(images))
+        return real_call(self, images, labels, rng, num_classes)
+
+    monkeypatch.setattr(Mixup, "__call__", spy)
+    monkeypatch.setenv("RESVISION_CACHE", str(tmp_path / "cache"))
+    sets = ("train.batch_size=8", "train.accumulate_grad_batches=1", "train.amp=off")
+    run = train_recipe(Path(tmp_path / "data"), 2, overrides=sets, curve=False,
+                       preset="cifar10_v2")  # fmt: skip
+    assert run["preset"] == "cifar10_v2" and run["eval_split"] == "val"
+    assert mixed == [8, 8, 8] * 2  # 24 training images, batches of 8, two epochs
+    assert 0.0 <= run["test_acc_tta"] <= 1.0 and run["eval_images"] == 6

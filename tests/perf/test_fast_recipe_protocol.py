@@ -203,3 +203,75 @@ def test_dry_run_prints_the_plan_and_runs_nothing(capsys: pytest.CaptureFixture)
     plan = capsys.readouterr().out
     assert plan.count("resvision train --config fast_cifar10") == 10
     assert "45000 to train on, 5000 to validate" in plan and "expected machine time" in plan
+
+
+# --- the CIFAR-10 v2 preset under the same protocol (issue #19) ---------------------------------
+
+V2 = protocol.RECIPES["cifar10_v2"]
+
+
+def test_v2_grid_sets_every_tuned_key_of_the_v2_preset() -> None:
+    from resvision.recipe.config import resolve
+    from resvision.recipe.presets import find_config
+
+    preset = resolve(find_config("cifar10_v2"))
+    assert preset.model.name == "airnet" and preset.train.amp == "auto"
+    settings = [protocol.resolved_settings(c.sets, None, V2) for c in V2.grid]
+    for cand in V2.grid:
+        assert {s.split("=")[0] for s in cand.sets} == set(V2.tuned_keys)
+    plain, parts, mixed = settings
+    assert plain["data.auto_augment"] == "none" and plain["data.mixup_alpha"] == 0.0
+    assert parts["data.auto_augment"] == "ta_wide" and parts["data.random_erase"] == 0.1
+    assert (mixed["data.mixup_alpha"], mixed["data.cutmix_alpha"]) == (0.2, 1.0)
+    assert mixed["optim.norm_weight_decay"] == 0.0 and plain["optim.norm_weight_decay"] is None
+    assert {s["train.epochs"] for s in settings} == {14}
+
+
+def test_v2_tune_and_test_run_the_v2_preset_and_keep_their_own_summaries(
+    data: Path, tmp_path: Path
+) -> None:
+    out, calls = tmp_path / "v2", []
+
+    def fake_train(root, epochs, *, seed, overrides, curve):
+        name = next(c.name for c in V2.grid if tuple(overrides) == c.sets)
+        calls.append((name, seed))
+        split = "val" if (root / "val").exists() else "test"
+        acc = {"e14-plain": 0.91, "e14-ta-re": 0.92, "e14-ta-re-mix": 0.915}[name]
+        return _result(root, split, acc, 800.0)
+
+    tune = ["tune", "--preset", "cifar10_v2", "--data-root", str(data), "--out", str(out),
+            "--val-per-class", "3"]  # fmt: skip
+    assert protocol.main(tune, train_fn=fake_train) == 0
+    assert calls == [(c.name, 0) for c in V2.grid]  # one seed per candidate
+    summary = json.loads((out / "tune-summary.json").read_text())
+    assert summary["preset"] == "cifar10_v2" and summary["chosen"]["name"] == "e14-ta-re"
+    assert summary["budget_seconds"] == 1200.0 and "1200 s" in summary["rule"]
+    row = json.loads((out / "tune-e14-plain-seed0.json").read_text())
+    assert row["preset"] == "cifar10_v2" and set(V2.tuned_keys) <= set(row["settings"])
+    # the fast recipe's test phase refuses the v2 tuning, and the other way round
+    fast_test = ["test", "--data-root", str(data), "--out", str(out)]
+    assert protocol.main(fast_test, train_fn=fake_train) == 2
+    calls.clear()
+    assert protocol.main(["test", "--preset", "cifar10_v2", "--data-root", str(data), "--out",
+                          str(out)], train_fn=fake_train) == 0  # fmt: skip
+    assert calls == [("e14-ta-re", s) for s in (0, 1, 2)]  # 3 seeds
+    test = json.loads((out / "test-summary.json").read_text())
+    assert test["preset"] == "cifar10_v2" and test["target"] is None
+    assert test["mean"] == pytest.approx(0.92)
+    fast_out = tmp_path / "fast"
+    assert _tune(data, fast_out, []) == 0
+    assert protocol.main(["test", "--preset", "cifar10_v2", "--data-root", str(data), "--out",
+                          str(fast_out)], train_fn=fake_train) == 2  # fmt: skip
+
+
+def test_v2_dry_run_plans_three_runs_of_the_v2_preset(capsys: pytest.CaptureFixture) -> None:
+    def never(*args, **kwargs):
+        raise AssertionError("--dry-run trained")
+
+    assert protocol.main(["tune", "--preset", "cifar10_v2", "--dry-run"], train_fn=never) == 0
+    plan = capsys.readouterr().out
+    assert plan.count("resvision train --config cifar10_v2") == 3
+    assert "within the budget (1200 s)" in plan and "fast_cifar10" not in plan
+    assert protocol.main(["test", "--preset", "cifar10_v2", "--dry-run", "--out",
+                          "/nonexistent"], train_fn=never) == 0  # fmt: skip
+    assert capsys.readouterr().out.count("--config cifar10_v2") == 3

@@ -143,7 +143,8 @@ def parse_amp_configs(
     if dtype == torch.float16 and device_type == "cpu":
         warnings.warn(
             "float16 autocast is not supported well on CPU; training in float32. Use "
-            "amp_configs='bf16' for mixed precision on CPU",
+            "amp_configs='auto' for mixed precision on CPU (bf16 where the CPU computes it "
+            "natively)",
             stacklevel=3,
         )
         return AmpSettings(level=level_name, device_type=device_type)
@@ -156,6 +157,19 @@ def parse_amp_configs(
                 f"amp_configs asks for bfloat16, but {device} (compute capability "
                 f"{capability[0]}.{capability[1]}) computes it only by emulation, without "
                 "cuDNN convolutions; use 'fp16' (with its loss scaler) or 'auto'"
+            )
+    if dtype == torch.bfloat16 and device_type == "cpu":
+        from resvision.engine.autotune import cpu_native_bf16
+
+        if cpu_native_bf16() is None:
+            # Correct but slow: airnet trained 10.6x slower than in float32 on a 2-core AVX2
+            # CPU (benchmarks/README.md, results/amp-emulated-bf16-2026-12-03/).
+            warnings.warn(
+                "amp_configs asks for bfloat16, but this CPU computes it only by emulation (no "
+                "avx512_bf16 or amx_bf16 among its flags): training will be many times slower "
+                "than in float32. Use 'auto' (float32 on this CPU, bf16 where it is native) "
+                "or 'fp32'",
+                stacklevel=3,
             )
     use_scaler = dtype == torch.float16 and device_type == "cuda"
     scaler_kwargs = _scaler_kwargs(options) if use_scaler else {}

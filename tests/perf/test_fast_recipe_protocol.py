@@ -275,3 +275,23 @@ def test_v2_dry_run_plans_three_runs_of_the_v2_preset(capsys: pytest.CaptureFixt
     assert protocol.main(["test", "--preset", "cifar10_v2", "--dry-run", "--out",
                           "/nonexistent"], train_fn=never) == 0  # fmt: skip
     assert capsys.readouterr().out.count("--config cifar10_v2") == 3
+
+
+def test_the_default_runner_trains_the_chosen_preset(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a stand-in, each run goes to ``train_in_fresh_process`` with the preset named by
+    ``--preset`` (else a v2 tuning would silently train the fast recipe)."""
+    presets = []
+
+    def spawn(root, epochs, *, seed, overrides, curve, preset="fast_cifar10"):
+        presets.append(preset)
+        return _result(root, "val", 0.9, 800.0)
+
+    monkeypatch.setattr(protocol, "train_in_fresh_process", spawn)
+    for name, runs in (("cifar10_v2", 3), ("fast_cifar10", 10)):
+        presets.clear()
+        argv = ["tune", "--preset", name, "--data-root", str(data), "--out",
+                str(tmp_path / name), "--val-per-class", "3"]  # fmt: skip
+        assert protocol.main(argv) == 0
+        assert presets == [name] * runs

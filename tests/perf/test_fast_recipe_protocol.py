@@ -224,7 +224,7 @@ def test_v2_grid_sets_every_tuned_key_of_the_v2_preset() -> None:
     assert parts["data.auto_augment"] == "ta_wide" and parts["data.random_erase"] == 0.1
     assert (mixed["data.mixup_alpha"], mixed["data.cutmix_alpha"]) == (0.2, 1.0)
     assert mixed["optim.norm_weight_decay"] == 0.0 and plain["optim.norm_weight_decay"] is None
-    assert {s["train.epochs"] for s in settings} == {14}
+    assert {s["train.epochs"] for s in settings} == {preset.train.epochs} == {6}
 
 
 def test_v2_tune_and_test_run_the_v2_preset_and_keep_their_own_summaries(
@@ -236,7 +236,7 @@ def test_v2_tune_and_test_run_the_v2_preset_and_keep_their_own_summaries(
         name = next(c.name for c in V2.grid if tuple(overrides) == c.sets)
         calls.append((name, seed))
         split = "val" if (root / "val").exists() else "test"
-        acc = {"e14-plain": 0.91, "e14-ta-re": 0.92, "e14-ta-re-mix": 0.915}[name]
+        acc = {"e6-plain": 0.91, "e6-ta-re": 0.92, "e6-ta-re-mix": 0.915}[name]
         return _result(root, split, acc, 800.0)
 
     tune = ["tune", "--preset", "cifar10_v2", "--data-root", str(data), "--out", str(out),
@@ -244,9 +244,9 @@ def test_v2_tune_and_test_run_the_v2_preset_and_keep_their_own_summaries(
     assert protocol.main(tune, train_fn=fake_train) == 0
     assert calls == [(c.name, 0) for c in V2.grid]  # one seed per candidate
     summary = json.loads((out / "tune-summary.json").read_text())
-    assert summary["preset"] == "cifar10_v2" and summary["chosen"]["name"] == "e14-ta-re"
-    assert summary["budget_seconds"] == 1200.0 and "1200 s" in summary["rule"]
-    row = json.loads((out / "tune-e14-plain-seed0.json").read_text())
+    assert summary["preset"] == "cifar10_v2" and summary["chosen"]["name"] == "e6-ta-re"
+    assert summary["budget_seconds"] == 3600.0 and "3600 s" in summary["rule"]
+    row = json.loads((out / "tune-e6-plain-seed0.json").read_text())
     assert row["preset"] == "cifar10_v2" and set(V2.tuned_keys) <= set(row["settings"])
     # the fast recipe's test phase refuses the v2 tuning, and the other way round
     fast_test = ["test", "--data-root", str(data), "--out", str(out)]
@@ -254,7 +254,7 @@ def test_v2_tune_and_test_run_the_v2_preset_and_keep_their_own_summaries(
     calls.clear()
     assert protocol.main(["test", "--preset", "cifar10_v2", "--data-root", str(data), "--out",
                           str(out)], train_fn=fake_train) == 0  # fmt: skip
-    assert calls == [("e14-ta-re", s) for s in (0, 1, 2)]  # 3 seeds
+    assert calls == [("e6-ta-re", s) for s in (0, 1, 2)]  # 3 seeds
     test = json.loads((out / "test-summary.json").read_text())
     assert test["preset"] == "cifar10_v2" and test["target"] is None
     assert test["mean"] == pytest.approx(0.92)
@@ -271,7 +271,7 @@ def test_v2_dry_run_plans_three_runs_of_the_v2_preset(capsys: pytest.CaptureFixt
     assert protocol.main(["tune", "--preset", "cifar10_v2", "--dry-run"], train_fn=never) == 0
     plan = capsys.readouterr().out
     assert plan.count("resvision train --config cifar10_v2") == 3
-    assert "within the budget (1200 s)" in plan and "fast_cifar10" not in plan
+    assert "within the budget (3600 s)" in plan and "fast_cifar10" not in plan
     assert protocol.main(["test", "--preset", "cifar10_v2", "--dry-run", "--out",
                           "/nonexistent"], train_fn=never) == 0  # fmt: skip
     assert capsys.readouterr().out.count("--config cifar10_v2") == 3

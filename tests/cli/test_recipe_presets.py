@@ -82,8 +82,12 @@ def test_the_cifar10_v2_preset_is_the_fast_recipe_with_torchvisions_parts(tmp_pa
     fast, v2 = resolve(find_config("fast_cifar10")), resolve(find_config("cifar10_v2"))
     assert (v2.model, v2.schedule) == (fast.model, fast.schedule)
     assert (v2.optim.name, v2.optim.lr, v2.optim.ns_steps) == ("muon", fast.optim.lr, 3)
-    assert (v2.data.auto_augment, v2.data.random_erase) == ("ta_wide", 0.1)
-    assert (v2.data.mixup_alpha, v2.data.cutmix_alpha, v2.optim.norm_weight_decay) == (0.2, 1.0, 0)
+    # the parts are wired in but off: they lost on the validation split at the preset's 6 epochs
+    # (benchmarks/README.md; tests/perf/test_fast_recipe_protocol.py ties the values to the
+    # committed tuning)
+    assert (v2.data.auto_augment, v2.data.random_erase) == ("none", 0.0)
+    assert (v2.data.mixup_alpha, v2.data.cutmix_alpha, v2.optim.norm_weight_decay) == (0, 0, None)
+    assert v2.train.epochs == 6
     assert v2.train.amp == fast.train.amp == "auto"  # bf16 where native, float32 elsewhere
     # a few steps through the CLI, on 32x32 photos (the fast data path batches the policies)
     rng = np.random.default_rng(0)
@@ -96,6 +100,10 @@ def test_the_cifar10_v2_preset_is_the_fast_recipe_with_torchvisions_parts(tmp_pa
                 Image.fromarray(pixels).save(folder / f"{i}.png")
     proc = cli("train", "--config", "cifar10_v2", "--data", "photos", "--max-steps", "2",
                "--batch-size", "4", "--output", "run", "--set", "train.accumulate_grad_batches=1",
+               # the parts switched on as the header says, through the fast data path
+               "--set", "data.auto_augment=ta_wide", "--set", "data.random_erase=0.1",
+               "--set", "data.mixup_alpha=0.2", "--set", "data.cutmix_alpha=1.0",
+               "--set", "optim.norm_weight_decay=0.0",
                cwd=tmp_path, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     config = (tmp_path / "run" / "config.yaml").read_text()

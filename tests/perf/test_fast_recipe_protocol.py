@@ -295,3 +295,19 @@ def test_the_default_runner_trains_the_chosen_preset(
                 str(tmp_path / name), "--val-per-class", "3"]  # fmt: skip
         assert protocol.main(argv) == 0
         assert presets == [name] * runs
+
+
+@pytest.mark.parametrize("name", sorted(protocol.RECIPES))
+def test_each_preset_holds_the_values_its_committed_tuning_chose(name: str) -> None:
+    """The shipped config is what the protocol measured: its tuned keys equal the chosen
+    candidate's in the committed ``tune-summary.json`` (fails when one changes without the
+    other, e.g. a preset edited by hand after its tuning, or a new grid not yet run)."""
+    recipe = protocol.RECIPES[name]
+    summary = json.loads((Path(recipe.out_dir) / "tune-summary.json").read_text())
+    # (fast_cifar10's summary predates the "preset" field)
+    assert summary.get("preset", "fast_cifar10") == name and not summary["smoke"]
+    chosen = summary["chosen"]
+    assert chosen["name"] in {c.name for c in recipe.grid}, chosen["name"]
+    shipped = protocol.resolved_settings((), None, recipe)
+    for key in recipe.tuned_keys:
+        assert shipped[key] == chosen["settings"][key], (key, shipped[key], chosen["settings"])

@@ -204,8 +204,10 @@ class Recipe:
 
 
 #: The presets the protocol knows. The fast recipe's timings: 514 s for 10 epochs on
-#: 2026-11-29 (benchmarks/README.md, time to accuracy); the v2 preset's: 1.6x the fast recipe's
-#: epoch (the TrivialAugment and erasing of every image, measured in a smoke run), 2026-12-03.
+#: 2026-11-29 (benchmarks/README.md, time to accuracy; the bf16 machine); the v2 preset's: its
+#: chosen tuning run on the 2-core AVX2 CPU in float32 (results/cifar10-v2/tune-e6-plain-seed0.json,
+#: 2026-12-04: 31 s setup, 2,482 s for 6 epochs of 45,000 images, 23 s to evaluate 5,000),
+#: scaled to 50,000 and 10,000 images. The plan's estimate only; the rule uses measured times.
 RECIPES: dict[str, Recipe] = {
     "fast_cifar10": Recipe(
         preset="fast_cifar10",
@@ -236,9 +238,9 @@ RECIPES: dict[str, Recipe] = {
         tune_seeds=(0,),
         test_seeds=(0, 1, 2),
         plan_shown="e6-ta-re-mix",
-        setup_s=9.0,
-        epoch_s=75.0,
-        eval_s=18.0,
+        setup_s=35.0,
+        epoch_s=460.0,
+        eval_s=46.0,
     ),
 }
 FAST = RECIPES["fast_cifar10"]
